@@ -1,0 +1,97 @@
+# ci-wrap - see README.md. `make` builds ./ci-wrap; `make check` sets up the
+# machine (packages, dockerd, test image) and runs every test.
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+BUILD ?= build
+BIN ?= ci-wrap
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+VERSION := 0.1.0
+
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson libcurl 2>/dev/null)
+DEPS_LIBS := -lev $(shell $(PKG_CONFIG) --libs jansson libcurl 2>/dev/null) -lm
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DCI_WRAP_VERSION='"$(VERSION)"' \
+	-I$(LLHTTP_INC) $(DEPS_CFLAGS) -MMD -MP
+
+MODULES := $(wildcard common/*.c proxy/*.c launcher/*.c cgroup/*.c)
+LIB_SRCS := $(filter-out launcher/main.c,$(MODULES))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/launcher/main.o
+LLHTTP_OBJS := $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o $(BUILD)/llhttp/llhttp.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+
+.PHONY: all check unit integration asan setup demo bench install uninstall fmt clean
+
+all: $(BIN)
+
+$(BIN): $(MAIN_OBJ) $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNINGS) -c -o $@ $<
+
+# llhttp is Debian's node-llhttp C sources, built as they are (strict mode:
+# fewer leniencies for a proxy that must not be smuggled past).
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DLLHTTP_STRICT_MODE=1 -w -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNINGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) -lcmocka
+
+setup:
+	scripts/setup.sh
+
+unit: $(UNIT_TESTS)
+	tests/unit/run.sh $(UNIT_TESTS)
+
+integration: $(BIN)
+	tests/integration/run.sh ./$(BIN)
+
+# The whole suite against a real dockerd; ends with "N passed, N failed".
+check: setup
+	$(MAKE) all
+	tests/run-all.sh ./$(BIN) $(UNIT_TESTS)
+
+# The same tests, built with AddressSanitizer and UBSan.
+asan: setup
+	$(MAKE) BUILD=build-asan BIN=build-asan/ci-wrap CFLAGS="$(ASAN_FLAGS)" \
+		build-asan/ci-wrap $(UNIT_TESTS:$(BUILD)/%=build-asan/%)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		tests/run-all.sh build-asan/ci-wrap $(UNIT_TESTS:$(BUILD)/%=build-asan/%)
+
+demo: setup
+	$(MAKE) all
+	examples/demo.sh ./$(BIN)
+
+bench: setup
+	$(MAKE) all
+	bench/run.sh ./$(BIN)
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ci-wrap
+	install -D -m 0644 docs/ci-wrap.1 $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ci-wrap $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
+
+fmt:
+	clang-format -i $(MODULES) $(wildcard */*.h tests/unit/*.c)
+
+clean:
+	rm -rf build build-asan ci-wrap
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,182 @@
+/* util.c - ownership helpers, size and duration parsing. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void cw_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+void cw_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+
+		close(*fd);
+		errno = saved;
+	}
+}
+
+static void *check_alloc(void *p)
+{
+	if (p == NULL) {
+		static const char msg[] = "ci-wrap: out of memory\n";
+
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		abort();
+	}
+	return p;
+}
+
+void *xmalloc(size_t n)
+{
+	return check_alloc(malloc(n ? n : 1));
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	return check_alloc(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	return check_alloc(realloc(p, n ? n : 1));
+}
+
+char *xstrdup(const char *s)
+{
+	return check_alloc(strdup(s));
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+char *read_small_file(const char *path, size_t max)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	size_t len = 0;
+
+	if (fd < 0)
+		return NULL;
+	buf = xmalloc(max + 1);
+	while (len < max) {
+		ssize_t n = read(fd, buf + len, max - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+
+			free(buf);
+			errno = saved;
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Parse a non-negative decimal with an optional fraction; return the end. */
+static const char *parse_decimal(const char *s, double *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return NULL;
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno != 0 || end == s || !isfinite(*out) || *out < 0)
+		return NULL;
+	return end;
+}
+
+int parse_size(const char *s, int64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		double mult;
+	} units[] = {
+		{ "", 1 },	     { "b", 1 },	     { "k", 1024.0 },
+		{ "kb", 1024.0 },    { "kib", 1024.0 },	     { "m", 1048576.0 },
+		{ "mb", 1048576.0 }, { "mib", 1048576.0 },   { "g", 1073741824.0 },
+		{ "gb", 1073741824.0 }, { "gib", 1073741824.0 }, { "t", 1099511627776.0 },
+		{ "tb", 1099511627776.0 }, { "tib", 1099511627776.0 },
+	};
+	double v;
+	const char *unit = parse_decimal(s, &v);
+
+	if (unit == NULL)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcasecmp(unit, units[i].suffix) == 0) {
+			double bytes = v * units[i].mult;
+
+			if (bytes < 1 || bytes > 9.2e18)
+				return -1;
+			*out = (int64_t)bytes;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int parse_duration(const char *s, int64_t *out_ms)
+{
+	static const struct {
+		const char *suffix;
+		double ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	double v;
+	const char *unit = parse_decimal(s, &v);
+
+	if (unit == NULL)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(unit, units[i].suffix) == 0) {
+			double ms = v * units[i].ms;
+
+			if (ms > 9.2e15)
+				return -1;
+			*out_ms = (int64_t)llround(ms);
+			return 0;
+		}
+	}
+	return -1;
+}

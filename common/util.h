@@ -1,0 +1,62 @@
+/* util.h - ownership helpers and small syscall wrappers shared by every module.
+ *
+ * Use the _cleanup_*_ attributes on locals that own a resource, and
+ * steal_pointer() / steal_fd() to hand ownership on.
+ */
+#ifndef CI_WRAP_UTIL_H
+#define CI_WRAP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+void cw_freep(void *p);
+void cw_closep(int *fd);
+#define _cleanup_free_ __attribute__((cleanup(cw_freep)))
+#define _cleanup_close_ __attribute__((cleanup(cw_closep)))
+
+static inline void *cw_steal_pointer(void *pp)
+{
+	void **p = pp;
+	void *v = *p;
+
+	*p = NULL;
+	return v;
+}
+#define steal_pointer(pp) cw_steal_pointer(pp)
+
+static inline int steal_fd(int *fd)
+{
+	int v = *fd;
+
+	*fd = -1;
+	return v;
+}
+
+/* malloc/calloc/strdup that abort on exhaustion: ci-wrap cannot do its job
+ * without memory, and a half-built session is worse than none. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* write() all of buf, retrying on EINTR; -1 with errno on failure. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Read a whole small file into a NUL-terminated buffer; NULL with errno. */
+char *read_small_file(const char *path, size_t max);
+
+/* Monotonic clock in milliseconds. */
+uint64_t now_ms(void);
+
+/* Parse "512m", "4g", "1024" (docker's units, powers of 1024) into bytes. */
+int parse_size(const char *s, int64_t *out);
+
+/* Parse "10s", "500ms", "2m", "1h", "1.5s" into milliseconds. */
+int parse_duration(const char *s, int64_t *out_ms);
+
+#endif

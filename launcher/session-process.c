@@ -1,0 +1,293 @@
+/* session-process.c - the process that outlives the command: it serves the
+ * proxy, and when the command exits (or the launcher vanishes, or it gets
+ * SIGTERM) it drains the proxy, removes every labelled resource, writes
+ * the report and hands the summary line to the launcher.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/proc.h"
+#include "../common/util.h"
+#include "../proxy/proxy.h"
+#include "docker.h"
+#include "session-internal.h"
+#include "teardown.h"
+
+/* Create calls in flight when teardown starts get this long to finish. */
+#define DRAIN_TIMEOUT_MS 5000
+#define REWRITE_BODY_MAX (16u * 1024 * 1024)
+
+struct session_process {
+	struct session *s;	       /* the session */
+	const struct cw_config *cfg;   /* its options */
+	struct ev_loop *loop;	       /* serves the proxy */
+	struct proxy *proxy;	       /* the proxy */
+	int ctl_fd;		       /* our end of the control pair */
+	ev_io ctl_w;		       /* watches it */
+	ev_signal term_w;	       /* SIGTERM: tear down now */
+	pid_t cmd_pid;		       /* the command, once the launcher says */
+	int exit_status;	       /* its exit status, -1 until known */
+	bool launcher_gone;	       /* the control pair hit EOF */
+	bool tearing_down;	       /* drain started */
+	char owner[256];	       /* value of ci-wrap.owner */
+	FILE *audit;		       /* --audit-log, or NULL */
+};
+
+/* host/boot id/pid/start time: reap can tell from this alone whether the
+ * owner still lives, and pid reuse or a reboot cannot fool it. */
+static void make_owner(struct session_process *sp)
+{
+	char host[128] = "unknown", boot[64] = "unknown";
+	unsigned long long start = 0;
+
+	gethostname(host, sizeof(host) - 1);
+	proc_boot_id(boot, sizeof(boot));
+	proc_stat(getpid(), NULL, &start);
+	snprintf(sp->owner, sizeof(sp->owner), "%s/%s/%d/%llu", host, boot, (int)getpid(), start);
+}
+
+static json_t *make_labels(const struct session_process *sp)
+{
+	json_t *labels = json_object();
+
+	for (size_t i = 0; i < sp->cfg->nlabels; i++) {
+		const char *kv = sp->cfg->labels[i];
+		const char *eq = strchr(kv, '=');
+		_cleanup_free_ char *key = strndup(kv, (size_t)(eq - kv));
+
+		json_object_set_new(labels, key, json_string(eq + 1));
+	}
+	json_object_set_new(labels, "ci-wrap.session", json_string(sp->s->id));
+	json_object_set_new(labels, "ci-wrap.job", json_string(sp->cfg->job_id));
+	json_object_set_new(labels, "ci-wrap.owner", json_string(sp->owner));
+	return labels;
+}
+
+static void on_drained(void *arg)
+{
+	struct session_process *sp = arg;
+
+	ev_break(sp->loop, EVBREAK_ALL);
+}
+
+static void begin_teardown(struct session_process *sp)
+{
+	if (sp->tearing_down)
+		return;
+	sp->tearing_down = true;
+	ev_io_stop(sp->loop, &sp->ctl_w);
+	ev_signal_stop(sp->loop, &sp->term_w);
+	/* Nothing may connect from now on. */
+	unlink(sp->s->socket_path);
+	proxy_drain(sp->proxy, DRAIN_TIMEOUT_MS, on_drained, sp);
+}
+
+/* The launcher is gone (SIGKILL, OOM): we are the guardian now. The command
+ * must not go on using a daemon we are about to clean. */
+static void guard(struct session_process *sp)
+{
+	sp->launcher_gone = true;
+	if (sp->cmd_pid > 0) {
+		cw_warn("session %s: ci-wrap was killed; stopping the command", sp->s->id);
+		proc_signal_tree(sp->cmd_pid, true, getpid(), SIGKILL);
+	}
+	begin_teardown(sp);
+}
+
+static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session_process *sp = w->data;
+	char msg[128];
+	ssize_t n = recv(sp->ctl_fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+	long value;
+
+	(void)loop;
+	(void)revents;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		guard(sp);
+		return;
+	}
+	msg[n] = '\0';
+	if (sscanf(msg, "pid %ld", &value) == 1) {
+		sp->cmd_pid = (pid_t)value;
+	} else if (sscanf(msg, "exit %ld", &value) == 1) {
+		sp->exit_status = (int)value;
+		begin_teardown(sp);
+	}
+}
+
+static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct session_process *sp = w->data;
+
+	(void)loop;
+	(void)revents;
+	begin_teardown(sp);
+}
+
+static void setup_process(struct session_process *sp)
+{
+	sigset_t all;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	/* Out of the job's process group, so the terminal's ^C and a CI
+	 * system's group kill reach the command, not us. */
+	setsid();
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
+	make_owner(sp);
+	if (sp->cfg->audit_path) {
+		sp->audit = fopen(sp->cfg->audit_path, "ae");
+		if (sp->audit == NULL)
+			cw_warn("cannot open the audit log %s: %s", sp->cfg->audit_path,
+				strerror(errno));
+	}
+}
+
+static void serve(struct session_process *sp, json_t *labels)
+{
+	struct proxy_config pc = {
+		.listen_fd = sp->s->listen_fd,
+		.upstream_path = sp->cfg->docker_socket,
+		.rewrite = { .labels = labels,
+			     .cgroup_parent = sp->s->cgroup[0] ? sp->s->cgroup : NULL,
+			     .max_body = REWRITE_BODY_MAX },
+		.allowed_uid = getuid(),
+		.audit = sp->audit,
+	};
+	struct cw_error err = { 0 };
+
+	sp->loop = ev_default_loop(EVFLAG_AUTO);
+	sp->proxy = proxy_new(sp->loop, &pc, &err);
+	ev_io_init(&sp->ctl_w, on_ctl, sp->ctl_fd, EV_READ);
+	sp->ctl_w.data = sp;
+	ev_io_start(sp->loop, &sp->ctl_w);
+	ev_signal_init(&sp->term_w, on_term, SIGTERM);
+	sp->term_w.data = sp;
+	ev_signal_start(sp->loop, &sp->term_w);
+	ev_run(sp->loop, 0);
+}
+
+static void format_rfc3339(const struct timespec *ts, char *buf, size_t size)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *counts_json(const uint64_t *created, const unsigned *removed)
+{
+	json_t *o = json_object();
+
+	for (int k = RESOURCE_CONTAINER; k <= RESOURCE_IMAGE; k++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "%ss", teardown_kind_name(k));
+		json_object_set_new(o, key, json_integer(created ? (json_int_t)created[k]
+								 : (json_int_t)removed[k]));
+	}
+	return o;
+}
+
+static void write_report(const struct session_process *sp, const struct teardown_result *res)
+{
+	const struct proxy_stats *st = proxy_stats(sp->proxy);
+	json_t *cmd = json_array(), *report;
+	char started[40];
+
+	for (char **a = sp->cfg->command; a && *a; a++)
+		json_array_append_new(cmd, json_string(*a));
+	format_rfc3339(&sp->s->started, started, sizeof(started));
+	report = json_pack(
+		"{s:s,s:s,s:o,s:i,s:s,s:f,s:{s:o,s:o,s:o,s:o,s:o},s:{s:I,s:I,s:o,s:o,s:O}}",
+		"session", sp->s->id, "job", sp->cfg->job_id, "command", cmd, "exit_code",
+		sp->exit_status, "started_at", started, "duration_s",
+		(double)(now_ms() - sp->s->started_ms) / 1000.0, "cgroup", "path",
+		sp->s->cgroup[0] ? json_string(sp->s->cgroup) : json_null(), "memory_limit_bytes",
+		sp->cfg->memory ? json_integer(sp->cfg->memory) : json_null(), "memory_peak_bytes",
+		json_null(), "cpu_usage_s", json_null(), "oom_kills", json_null(), "docker",
+		"requests", (json_int_t)st->requests, "denied", (json_int_t)st->denied, "created",
+		counts_json(st->created, NULL), "removed", counts_json(NULL, res->removed),
+		"leaked", res->leaked);
+	if (report == NULL || json_dump_file(report, sp->cfg->report_path, JSON_INDENT(2)) < 0)
+		cw_warn("cannot write the report %s", sp->cfg->report_path);
+	json_decref(report);
+}
+
+static void summarize(const struct session_process *sp, const struct teardown_result *res,
+		      char *line, size_t size)
+{
+	char counts[256];
+	size_t leaked = json_array_size(res->leaked);
+
+	teardown_describe(res->removed, counts, sizeof(counts));
+	snprintf(line, size, "session %s: removed %s%s", sp->s->id, counts,
+		 leaked ? "; some resources could not be removed" : "");
+}
+
+static void report_leaks(const struct teardown_result *res)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(res->leaked, i, l)
+	cw_log(CW_LOG_QUIET, "could not remove %s %s: %s",
+	       json_string_value(json_object_get(l, "type")),
+	       json_string_value(json_object_get(l, "id")),
+	       json_string_value(json_object_get(l, "error")));
+}
+
+void session_process_main(struct session *s, const struct cw_config *cfg, int ctl_fd)
+{
+	struct session_process sp = { .s = s, .cfg = cfg, .ctl_fd = ctl_fd, .exit_status = -1 };
+	struct teardown_opts topts = { .session = s->id, .grace_ms = cfg->grace_ms,
+				       .keep_images = cfg->keep_images };
+	struct teardown_result res = { 0 };
+	struct docker *docker;
+	char line[512], msg[600];
+	json_t *labels;
+
+	setup_process(&sp);
+	labels = make_labels(&sp);
+	serve(&sp, labels);
+	docker = docker_open(cfg->docker_socket);
+	teardown_session(docker, &topts, &res);
+	docker_close(docker);
+	session_cleanup(s);
+	if (cfg->report_path)
+		write_report(&sp, &res);
+	report_leaks(&res);
+	summarize(&sp, &res, line, sizeof(line));
+	snprintf(msg, sizeof(msg), "done %s", line);
+	if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
+		cw_log(CW_LOG_NORMAL, "%s", line);
+	proxy_free(sp.proxy);
+	json_decref(labels);
+	json_decref(res.leaked);
+	if (sp.audit)
+		fclose(sp.audit);
+	_exit(0);
+}

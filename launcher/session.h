@@ -1,0 +1,51 @@
+/* session.h - one ci-wrap session and its session process.
+ *
+ * 1. session_create(): id, private 0700 directory, listening proxy socket.
+ * 2. session_spawn(): fork the session process, which serves the proxy in
+ *    its own process group and, when told the command exited (or when the
+ *    launcher vanishes), drains the proxy and tears everything down.
+ * 3. session_send() the command's pid and exit status; session_wait_done()
+ *    for the teardown summary.
+ * The two processes talk over a SOCK_SEQPACKET pair, one message a line.
+ */
+#ifndef CI_WRAP_SESSION_H
+#define CI_WRAP_SESSION_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "../common/error.h"
+#include "cli.h"
+
+struct session {
+	char id[96];		   /* unique session id: <job>-<8 hex> */
+	char dir[PATH_MAX];	   /* private 0700 directory */
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* proxy socket */
+	char cgroup[PATH_MAX];	   /* pool path relative to the hierarchy, "" if none */
+	int listen_fd;		   /* listening socket, until handed to the session process */
+	int ctl_fd;		   /* launcher's end of the control pair */
+	pid_t pid;		   /* the session process */
+	struct timespec started;   /* wall clock at start, for the report */
+	uint64_t started_ms;	   /* monotonic start, for durations */
+};
+
+int session_create(struct session *s, const struct cw_config *cfg, struct cw_error *err);
+
+int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_error *err);
+
+/* Tell the session process "pid N" or "exit N". */
+void session_send(struct session *s, const char *verb, long value);
+
+/* Wait for "done": copy the summary line; -1 if the session process died
+ * without one. Signals keep arriving on sigfd meanwhile: on_signal(sig). */
+int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
+		      size_t size);
+
+/* Remove the directory if the session process could not. */
+void session_cleanup(struct session *s);
+
+#endif

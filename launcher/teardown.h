@@ -1,0 +1,38 @@
+/* teardown.h - remove everything labelled with a session, in the SPEC's
+ * order: containers (SIGTERM, grace, SIGKILL, remove with anonymous volumes,
+ * in parallel), then networks, volumes, images.
+ *
+ * teardown_session() never fails as a whole: what it cannot remove is
+ * recorded in result->leaked and the caller reports it.
+ */
+#ifndef CI_WRAP_TEARDOWN_H
+#define CI_WRAP_TEARDOWN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../proxy/rewrite.h"
+#include "docker.h"
+
+struct teardown_opts {
+	const char *session; /* value of ci-wrap.session to remove */
+	int64_t grace_ms;    /* SIGTERM to SIGKILL */
+	bool keep_images;    /* leave labelled images */
+	bool dry_run;	     /* list, remove nothing */
+};
+
+struct teardown_result {
+	unsigned removed[RESOURCE__COUNT]; /* by kind */
+	json_t *leaked;			   /* array of {type, id, error} */
+};
+
+void teardown_session(struct docker *d, const struct teardown_opts *o,
+		      struct teardown_result *res);
+
+/* "3 containers, 1 network" for the summary line; "nothing" if none. */
+void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t size);
+
+const char *teardown_kind_name(enum resource_kind kind);
+
+#endif

@@ -1,0 +1,981 @@
+/* conn.c - one client connection relayed to one daemon connection.
+ *
+ * Requests are parsed with llhttp and handled one at a time: a request is
+ * routed when its head is complete, relayed (or collected and rewritten),
+ * and the next one is parsed only once the daemon has answered this one.
+ * That is how Docker clients talk anyway, and it makes two things exact: a
+ * pipelined create can never slip past the router, and a hijacked stream
+ * (101, or a 200 raw stream on attach/exec) starts at a known byte.
+ * Answers are parsed only for their framing; bytes are forwarded as read.
+ * Backpressure: a side is read only while its buffer has room.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "http.h"
+#include "proxy-internal.h"
+
+/* Why llhttp paused. */
+enum {
+	PAUSE_NONE,
+	PAUSE_HEADERS,	 /* a request head is complete */
+	PAUSE_MESSAGE,	 /* a message is complete */
+	PAUSE_TOO_LARGE, /* a body to rewrite outgrew its limit */
+	PAUSE_BUSY,	 /* rewrite bodies outgrew the proxy's budget */
+};
+
+static void conn_close(struct conn *c);
+
+/* ---- flows ----------------------------------------------------------------- */
+
+static bool flow_pending(const struct flow *f)
+{
+	return f->ninj > 0 || f->w < f->p;
+}
+
+static size_t flow_space(const struct flow *f)
+{
+	return FLOW_BUF_SIZE - (f->r - f->w);
+}
+
+static void flow_compact(struct flow *f)
+{
+	if (f->w == 0)
+		return;
+	memmove(f->buf, f->buf + f->w, f->r - f->w);
+	f->p -= f->w;
+	f->parsed -= f->w;
+	f->r -= f->w;
+	f->w = 0;
+}
+
+/* Read what fits; returns bytes read, 0 on EOF, -1 with errno. */
+static ssize_t flow_read(struct flow *f, int fd)
+{
+	ssize_t n;
+
+	if (f->r == FLOW_BUF_SIZE)
+		flow_compact(f);
+	do
+		n = read(fd, f->buf + f->r, FLOW_BUF_SIZE - f->r);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		f->r += (size_t)n;
+	return n;
+}
+
+static void flow_drop_injection(struct flow *f)
+{
+	for (int i = 0; i < 2; i++) {
+		free(f->inj_mem[i]);
+		f->inj_mem[i] = NULL;
+	}
+	f->ninj = 0;
+	f->inj_at = 0;
+}
+
+/* Write what is released; 0 when done or the sink is full, -1 on error. */
+static int flow_flush(struct flow *f, int fd)
+{
+	while (f->ninj > 0) {
+		struct iovec *iov = &f->inj[f->inj_at];
+		ssize_t n = writev(fd, iov, f->ninj);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		while (n > 0 && f->ninj > 0) {
+			size_t take = (size_t)n < iov->iov_len ? (size_t)n : iov->iov_len;
+
+			iov->iov_base = (char *)iov->iov_base + take;
+			iov->iov_len -= take;
+			n -= (ssize_t)take;
+			if (iov->iov_len == 0) {
+				f->ninj--;
+				f->inj_at++;
+				iov++;
+			}
+		}
+		if (f->ninj == 0)
+			flow_drop_injection(f);
+	}
+	while (f->w < f->p) {
+		ssize_t n = write(fd, f->buf + f->w, f->p - f->w);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		f->w += (size_t)n;
+	}
+	if (f->w == f->r)
+		f->w = f->p = f->parsed = f->r = 0;
+	return 0;
+}
+
+/* Queue bytes of our own (an error, 100 Continue) at the end of a flow. */
+static int flow_append(struct flow *f, const char *data, size_t len)
+{
+	if (f->parsed != f->r)
+		return -1;
+	if (FLOW_BUF_SIZE - f->r < len)
+		flow_compact(f);
+	if (FLOW_BUF_SIZE - f->r < len)
+		return -1;
+	memcpy(f->buf + f->r, data, len);
+	f->r += len;
+	f->p = f->parsed = f->r;
+	return 0;
+}
+
+/* ---- the request head ------------------------------------------------------ */
+
+static void span_extend(const struct flow *f, size_t *off, size_t *len, bool *open,
+			const char *at, size_t n)
+{
+	if (!*open) {
+		*off = (size_t)(at - f->buf);
+		*open = true;
+	}
+	*len = (size_t)(at + n - f->buf) - *off;
+}
+
+static int on_req_url(llhttp_t *parser, const char *at, size_t n)
+{
+	struct conn *c = parser->data;
+
+	span_extend(&c->req, &c->head.url_off, &c->head.url_len, &c->head.in_url, at, n);
+	return 0;
+}
+
+static int on_req_field(llhttp_t *parser, const char *at, size_t n)
+{
+	struct conn *c = parser->data;
+
+	if (c->state == REQ_HEAD)
+		span_extend(&c->req, &c->head.field_off, &c->head.field_len, &c->head.in_field,
+			    at, n);
+	return 0;
+}
+
+static int on_req_value(llhttp_t *parser, const char *at, size_t n)
+{
+	struct conn *c = parser->data;
+
+	if (c->state == REQ_HEAD)
+		span_extend(&c->req, &c->head.value_off, &c->head.value_len, &c->head.in_value,
+			    at, n);
+	return 0;
+}
+
+static int on_req_field_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+
+	c->head.in_field = false;
+	c->head.in_value = false;
+	c->head.value_len = 0;
+	return 0;
+}
+
+static bool field_is(const struct conn *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	return c->head.field_len == n &&
+	       strncasecmp(c->req.buf + c->head.field_off, name, n) == 0;
+}
+
+/* Note the headers the router and the framing checks need. */
+static int on_req_value_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+	struct req_head *h = &c->head;
+	const char *v = c->req.buf + h->value_off;
+	size_t vlen = h->value_len;
+
+	if (c->state != REQ_HEAD)
+		return 0;
+	if (field_is(c, "transfer-encoding")) {
+		h->te_count++;
+		h->te_bad |= !http_te_is_chunked(v, vlen);
+	} else if (field_is(c, "content-length")) {
+		h->cl_count++;
+	} else if (field_is(c, "content-encoding")) {
+		h->content_encoded |= !(vlen == 8 && strncasecmp(v, "identity", 8) == 0);
+	} else if (field_is(c, "content-type")) {
+		h->form_body |= http_ct_is_form(v, vlen);
+	} else if (field_is(c, "expect")) {
+		h->expect_continue |= vlen == 12 && strncasecmp(v, "100-continue", 12) == 0;
+	}
+	h->in_value = false;
+	return 0;
+}
+
+static int on_req_url_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+
+	c->head.in_url = false;
+	return 0;
+}
+
+static int on_req_headers_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+
+	c->event = PAUSE_HEADERS;
+	return HPE_PAUSED;
+}
+
+/* Collect a body to rewrite, within its own limit and the proxy's budget. */
+static int on_req_body(llhttp_t *parser, const char *at, size_t n)
+{
+	struct conn *c = parser->data;
+	struct proxy *p = c->proxy;
+
+	if (c->state != REQ_BUFFER)
+		return 0;
+	if (c->body_len + n > p->cfg.rewrite.max_body) {
+		c->event = PAUSE_TOO_LARGE;
+		return HPE_USER;
+	}
+	if (c->body_len + n > c->body_cap) {
+		size_t cap = c->body_cap ? c->body_cap * 2 : 16384;
+
+		while (cap < c->body_len + n)
+			cap *= 2;
+		if (p->body_bytes + cap - c->body_cap > PROXY_BODY_BUDGET) {
+			c->event = PAUSE_BUSY;
+			return HPE_USER;
+		}
+		p->body_bytes += cap - c->body_cap;
+		c->body = xrealloc(c->body, cap);
+		c->body_cap = cap;
+	}
+	memcpy(c->body + c->body_len, at, n);
+	c->body_len += n;
+	return 0;
+}
+
+static int on_req_message_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+
+	c->event = PAUSE_MESSAGE;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t req_settings = {
+	.on_url = on_req_url,
+	.on_url_complete = on_req_url_complete,
+	.on_header_field = on_req_field,
+	.on_header_field_complete = on_req_field_complete,
+	.on_header_value = on_req_value,
+	.on_header_value_complete = on_req_value_complete,
+	.on_headers_complete = on_req_headers_complete,
+	.on_body = on_req_body,
+	.on_message_complete = on_req_message_complete,
+};
+
+/* ---- the answer ------------------------------------------------------------ */
+
+static int on_resp_headers_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+	int status = llhttp_get_status_code(parser);
+
+	c->status = status;
+	if (status >= 100 && status < 200 && status != 101)
+		return 0; /* interim: llhttp knows it has no body */
+	c->resp_final = true;
+	if (status == 101) {
+		c->raw_pending = true;
+		return 2; /* no body; llhttp returns HPE_PAUSED_UPGRADE */
+	}
+	if (c->req_is_head)
+		return 1;
+	/* attach and exec without Upgrade: the daemon hijacks the connection
+	 * and writes a bare 200 head, then the raw stream until it closes. */
+	if (status == 200 && (c->route->flags & ROUTE_HIJACK) &&
+	    !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH))) {
+		c->raw_pending = true;
+		return 2;
+	}
+	return 0;
+}
+
+static int on_resp_message_complete(llhttp_t *parser)
+{
+	struct conn *c = parser->data;
+
+	if (c->raw_pending || !c->resp_final)
+		return 0;
+	c->event = PAUSE_MESSAGE;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t resp_settings = {
+	.on_headers_complete = on_resp_headers_complete,
+	.on_message_complete = on_resp_message_complete,
+};
+
+/* ---- request lifecycle ----------------------------------------------------- */
+
+static void body_free(struct conn *c)
+{
+	c->proxy->body_bytes -= c->body_cap;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = c->body_cap = 0;
+}
+
+static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Answer with a Docker-style error and close: after a refusal the framing
+ * of whatever follows on the connection can no longer be trusted. */
+static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
+{
+	char msg[384], answer[1024];
+	size_t len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->proxy->stats.denied++;
+	c->status = status;
+	c->note = "refused";
+	cw_debug("proxy: refused with %d: %s", status, msg);
+	proxy_audit(c->proxy, c);
+	body_free(c);
+	c->state = REQ_REFUSED;
+	c->close_after = true;
+	c->resp_active = false;
+	if (c->ufd >= 0) {
+		ev_io_stop(c->proxy->loop, &c->u_read);
+		ev_io_stop(c->proxy->loop, &c->u_write);
+		close(c->ufd);
+		c->ufd = -1;
+	}
+	flow_drop_injection(&c->req);
+	len = http_format_error(answer, sizeof(answer), status, msg);
+	/* Mid-answer there is no place for ours: just close. */
+	if (c->resp_final || flow_append(&c->resp, answer, len) < 0)
+		conn_close(c);
+}
+
+static int status_for_parse_error(struct conn *c, enum llhttp_errno e)
+{
+	if (c->event == PAUSE_TOO_LARGE)
+		return 413;
+	if (c->event == PAUSE_BUSY)
+		return 503;
+	if (e == HPE_INVALID_TRANSFER_ENCODING)
+		return 501;
+	if (e == HPE_INVALID_VERSION)
+		return 505;
+	return 400;
+}
+
+/* Begin the next request if one is waiting and the last one is settled. */
+static bool request_start(struct conn *c)
+{
+	struct flow *f = &c->req;
+
+	if (f->parsed == f->r || c->resp_active || flow_pending(f) || flow_pending(&c->resp))
+		return false;
+	if (c->proxy->draining) {
+		conn_close(c);
+		return false;
+	}
+	flow_compact(f);
+	memset(&c->head, 0, sizeof(c->head));
+	c->state = REQ_HEAD;
+	c->route = NULL;
+	c->status = 0;
+	c->resp_final = false;
+	c->req_bytes = c->resp_bytes = 0;
+	c->note = NULL;
+	c->started_ms = c->proxy->cfg.audit ? now_ms() : 0;
+	return true;
+}
+
+/* Framing rules of RFC 9112 that llhttp leaves to us. */
+static int check_framing(struct conn *c)
+{
+	const struct req_head *h = &c->head;
+	int status = http_check_head(c->req.buf, h->len);
+
+	if (status != 0) {
+		conn_refuse(c, status, "malformed request head");
+		return -1;
+	}
+	if (h->te_count > 1 || (h->te_count == 1 && h->te_bad)) {
+		conn_refuse(c, 501, "unsupported transfer encoding");
+		return -1;
+	}
+	if (h->te_count > 0 && h->cl_count > 0) {
+		conn_refuse(c, 400, "both Transfer-Encoding and Content-Length");
+		return -1;
+	}
+	if (h->cl_count > 1) {
+		conn_refuse(c, 400, "more than one Content-Length");
+		return -1;
+	}
+	return 0;
+}
+
+/* The request target with its query rewritten, or NULL if unchanged. */
+static int rewrite_target(struct conn *c, char **target, size_t *target_len)
+{
+	const char *url = c->req.buf + c->head.url_off;
+	size_t qoff = route_query_offset(url, c->head.url_len);
+	size_t qlen = qoff < c->head.url_len ? c->head.url_len - qoff - 1 : 0;
+	_cleanup_free_ char *query = NULL;
+	struct cw_error err = { 0 };
+	size_t query_len = 0;
+	int rc;
+
+	*target = NULL;
+	if (c->route->query == REWRITE_NONE)
+		return 0;
+	if (c->head.form_body) {
+		conn_refuse(c, 415, "form bodies are not accepted on this endpoint");
+		return -1;
+	}
+	rc = rewrite_query(c->route->query, &c->proxy->cfg.rewrite, url + qoff + 1,
+			   qoff < c->head.url_len ? qlen : 0, &query, &query_len, &err);
+	if (rc < 0) {
+		conn_refuse(c, -rc, "%s", err.msg);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	*target = xmalloc(qoff + 1 + query_len + 1);
+	memcpy(*target, url, qoff);
+	(*target)[qoff] = '?';
+	memcpy(*target + qoff + 1, query, query_len);
+	*target_len = qoff + 1 + query_len;
+	return 0;
+}
+
+static void inject_head(struct conn *c, char *head, size_t len, char *body, size_t body_len)
+{
+	struct flow *f = &c->req;
+
+	f->inj_mem[0] = head;
+	f->inj[0] = (struct iovec){ head, len };
+	f->inj_mem[1] = body;
+	f->inj[1] = (struct iovec){ body, body_len };
+	f->ninj = body && body_len ? 2 : 1;
+	f->inj_at = 0;
+}
+
+/* Route a complete head: refuse it, relay it, or start collecting its body. */
+static void request_routed(struct conn *c)
+{
+	struct flow *f = &c->req;
+	char path[ROUTE_PATH_MAX + 2];
+	_cleanup_free_ char *target = NULL;
+	size_t target_len = 0;
+	uint8_t method = llhttp_get_method(&c->req_parser);
+
+	c->head.len = f->parsed;
+	c->method = method;
+	c->req_is_head = method == HTTP_HEAD;
+	if (c->proxy->cfg.audit) {
+		size_t n = c->head.url_len < sizeof(c->audit_target) - 1 ? c->head.url_len
+									 : sizeof(c->audit_target) - 1;
+
+		memcpy(c->audit_target, f->buf + c->head.url_off, n);
+		c->audit_target[n] = '\0';
+	}
+	c->route = route_lookup(0xff, "");
+	if (check_framing(c) < 0)
+		return;
+	if (route_canonical_path(f->buf + c->head.url_off, c->head.url_len, path,
+				 sizeof(path)) < 0) {
+		conn_refuse(c, c->head.url_len > ROUTE_PATH_MAX ? 414 : 400,
+			    "invalid request target");
+		return;
+	}
+	c->route = route_lookup(method, path);
+	c->proxy->stats.requests++;
+	if (c->ufd < 0) {
+		conn_refuse(c, 502, "cannot connect to the Docker daemon at unix://%s: %s",
+			    c->proxy->cfg.upstream_path, strerror(c->upstream_errno));
+		return;
+	}
+	if (rewrite_target(c, &target, &target_len) < 0)
+		return;
+	c->resp_active = true;
+	if (c->route->body != REWRITE_NONE) {
+		if (c->head.content_encoded) {
+			conn_refuse(c, 415, "cannot label a body with a Content-Encoding");
+			return;
+		}
+		if (c->req_parser.content_length > c->proxy->cfg.rewrite.max_body &&
+		    !(c->req_parser.flags & F_CHUNKED)) {
+			conn_refuse(c, 413, "request body too large for ci-wrap to label");
+			return;
+		}
+		/* The rewrite needs the head again once the body is in; keep a
+		 * copy, the buffer moves on. */
+		c->body_head = xmalloc(c->head.len);
+		memcpy(c->body_head, f->buf, c->head.len);
+		c->body_target = steal_pointer(&target);
+		c->body_target_len = target_len;
+		/* We hold the body back, so the daemon would never ask for it. */
+		if (c->head.expect_continue &&
+		    flow_append(&c->resp, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+			conn_close(c);
+			return;
+		}
+		f->w = f->p = c->head.len;
+		c->state = REQ_BUFFER;
+		return;
+	}
+	if (target != NULL) {
+		size_t len;
+		char *head = http_rebuild_head(f->buf, c->head.len, target, target_len, -1, false,
+					       &len);
+
+		inject_head(c, head, len, NULL, 0);
+		f->w = f->p = c->head.len;
+		c->note = "rewritten";
+	} else {
+		f->p = c->head.len;
+	}
+	c->state = REQ_BODY;
+}
+
+/* A body to rewrite is complete: forward the rewritten request. */
+static void request_rewrite(struct conn *c)
+{
+	struct cw_error err = { 0 };
+	char *body = NULL, *head;
+	size_t body_len = 0, head_len;
+	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
+			      &body_len, &err);
+
+	body_free(c);
+	if (rc < 0) {
+		conn_refuse(c, -rc, "%s", err.msg);
+		return;
+	}
+	head = http_rebuild_head(c->body_head, c->head.len, c->body_target, c->body_target_len,
+				 (long long)body_len, c->head.expect_continue, &head_len);
+	inject_head(c, head, head_len, body, body_len);
+	c->note = "rewritten";
+}
+
+static void request_cycle_end(struct conn *c)
+{
+	proxy_audit(c->proxy, c);
+	free(c->body_head);
+	free(c->body_target);
+	c->body_head = c->body_target = NULL;
+	if (c->req_upgrade) {
+		llhttp_resume_after_upgrade(&c->req_parser);
+		c->req_upgrade = false;
+	}
+	c->state = REQ_IDLE;
+}
+
+static void request_complete(struct conn *c)
+{
+	if (c->state == REQ_BUFFER) {
+		request_rewrite(c);
+		if (c->state == REQ_REFUSED || c->dead)
+			return;
+	}
+	c->state = REQ_DONE;
+	if (!c->resp_active)
+		request_cycle_end(c);
+}
+
+static void response_complete(struct conn *c)
+{
+	c->resp_active = false;
+	if (c->status >= 200 && c->status < 300 && c->route->creates != RESOURCE_NONE)
+		c->proxy->stats.created[c->route->creates]++;
+	if (!llhttp_should_keep_alive(&c->resp_parser))
+		c->close_after = true;
+	if (c->state == REQ_DONE)
+		request_cycle_end(c);
+}
+
+/* The daemon switched protocols: from here on bytes flow unparsed. */
+static void conn_go_raw(struct conn *c)
+{
+	c->raw = true;
+	c->raw_pending = false;
+	c->resp_active = false;
+	c->req.p = c->req.parsed = c->req.r;
+	c->resp.p = c->resp.parsed = c->resp.r;
+	c->note = "hijacked";
+	proxy_audit(c->proxy, c);
+}
+
+static void parse_requests(struct conn *c)
+{
+	struct flow *f = &c->req;
+	bool kick = false; /* llhttp must run once more with no bytes */
+
+	while (!c->dead && !c->raw) {
+		enum llhttp_errno e;
+		size_t end;
+
+		if (c->state == REQ_IDLE && !request_start(c))
+			return;
+		if (c->state == REQ_DONE || c->state == REQ_REFUSED)
+			return;
+		if (f->parsed == f->r && !kick) {
+			if (c->state == REQ_HEAD && f->r == FLOW_BUF_SIZE)
+				conn_refuse(c, 431, "request head too large");
+			return;
+		}
+		kick = false;
+		c->event = PAUSE_NONE;
+		e = llhttp_execute(&c->req_parser, f->buf + f->parsed, f->r - f->parsed);
+		end = e == HPE_OK ? f->r : (size_t)(llhttp_get_error_pos(&c->req_parser) - f->buf);
+		c->req_bytes += end - f->parsed;
+		f->parsed = end;
+		if (c->state == REQ_BODY)
+			f->p = end;
+		else if (c->state == REQ_BUFFER)
+			f->w = f->p = end;
+		if (e == HPE_PAUSED && c->event == PAUSE_HEADERS) {
+			llhttp_resume(&c->req_parser);
+			request_routed(c);
+			kick = true;
+		} else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+			if (e == HPE_PAUSED)
+				llhttp_resume(&c->req_parser);
+			else
+				c->req_upgrade = true;
+			request_complete(c);
+		} else if (e != HPE_OK) {
+			conn_refuse(c, status_for_parse_error(c, e), "malformed request: %s",
+				    llhttp_get_error_reason(&c->req_parser));
+			return;
+		}
+	}
+}
+
+static void parse_responses(struct conn *c)
+{
+	struct flow *f = &c->resp;
+
+	while (!c->dead && !c->raw && f->parsed < f->r) {
+		enum llhttp_errno e;
+		size_t end;
+
+		if (!c->resp_active) {
+			cw_debug("proxy: the daemon sent bytes nobody asked for; closing");
+			conn_close(c);
+			return;
+		}
+		c->event = PAUSE_NONE;
+		e = llhttp_execute(&c->resp_parser, f->buf + f->parsed, f->r - f->parsed);
+		end = e == HPE_OK ? f->r : (size_t)(llhttp_get_error_pos(&c->resp_parser) - f->buf);
+		c->resp_bytes += end - f->parsed;
+		f->parsed = f->p = end;
+		if (e == HPE_PAUSED) {
+			llhttp_resume(&c->resp_parser);
+			response_complete(c);
+			parse_requests(c);
+		} else if (e == HPE_PAUSED_UPGRADE) {
+			conn_go_raw(c);
+		} else if (e != HPE_OK) {
+			cw_debug("proxy: bad answer from the daemon: %s",
+				 llhttp_get_error_reason(&c->resp_parser));
+			conn_close(c);
+		}
+	}
+}
+
+/* ---- end of streams ------------------------------------------------------- */
+
+static void client_eof(struct conn *c)
+{
+	c->req.src_eof = true;
+	if (c->raw)
+		return;
+	switch (c->state) {
+	case REQ_IDLE:
+	case REQ_DONE:
+	case REQ_REFUSED:
+		/* A client that half-closes while an answer is due still gets
+		 * it; the daemon learns of the EOF below, as Go's server
+		 * watches for it to cancel streaming requests. */
+		c->close_after = true;
+		break;
+	default:
+		conn_close(c); /* a truncated request goes no further */
+		break;
+	}
+}
+
+static void upstream_eof(struct conn *c)
+{
+	c->resp.src_eof = true;
+	if (c->raw)
+		return;
+	if (c->resp_active && llhttp_finish(&c->resp_parser) == HPE_PAUSED) {
+		llhttp_resume(&c->resp_parser);
+		response_complete(c);
+	}
+	c->close_after = true;
+	c->resp_active = false;
+}
+
+/* ---- watchers --------------------------------------------------------------- */
+
+static void watch(struct conn *c, ev_io *w, bool on)
+{
+	if (on && !ev_is_active(w))
+		ev_io_start(c->proxy->loop, w);
+	else if (!on && ev_is_active(w))
+		ev_io_stop(c->proxy->loop, w);
+}
+
+static void conn_arm(struct conn *c)
+{
+	bool up = c->ufd >= 0;
+
+	watch(c, &c->c_read,
+	      !c->req.src_eof && c->state != REQ_REFUSED && flow_space(&c->req) > 0);
+	watch(c, &c->c_write, flow_pending(&c->resp));
+	if (up) {
+		watch(c, &c->u_read, !c->resp.src_eof && flow_space(&c->resp) > 0);
+		watch(c, &c->u_write, flow_pending(&c->req));
+	}
+}
+
+static void shut_write(int fd, struct flow *f)
+{
+	if (!f->dst_shut && fd >= 0)
+		shutdown(fd, SHUT_WR);
+	f->dst_shut = true;
+}
+
+/* Flush both ways, propagate EOFs, close when done, re-arm watchers. */
+static void conn_settle(struct conn *c)
+{
+	bool req_idle, resp_idle;
+
+	if (c->dead)
+		return;
+	if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) ||
+	    flow_flush(&c->resp, c->cfd) < 0) {
+		conn_close(c);
+		return;
+	}
+	/* A pipelined request waits until the answer before it is written
+	 * out; now that it may be, parse it. */
+	if (!c->raw && c->state == REQ_IDLE && c->req.parsed < c->req.r &&
+	    !flow_pending(&c->resp)) {
+		parse_requests(c);
+		if (c->dead)
+			return;
+		if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) ||
+		    flow_flush(&c->resp, c->cfd) < 0) {
+			conn_close(c);
+			return;
+		}
+	}
+	req_idle = !flow_pending(&c->req);
+	resp_idle = !flow_pending(&c->resp);
+	if (c->raw) {
+		if (c->req.src_eof && req_idle)
+			shut_write(c->ufd, &c->req);
+		if (c->resp.src_eof && resp_idle)
+			shut_write(c->cfd, &c->resp);
+		if (c->req.dst_shut && c->resp.dst_shut) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		if (c->req.src_eof && req_idle && c->state == REQ_DONE)
+			shut_write(c->ufd, &c->req);
+		if (c->close_after && !c->resp_active && resp_idle &&
+		    c->state != REQ_BODY && c->state != REQ_BUFFER) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_arm(c);
+}
+
+/* ---- callbacks ------------------------------------------------------------- */
+
+static void on_readable(struct conn *c, struct flow *f, int fd, bool client)
+{
+	ssize_t n = flow_read(f, fd);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		if (client)
+			client_eof(c);
+		else
+			upstream_eof(c);
+		return;
+	}
+	if (c->raw) {
+		f->p = f->parsed = f->r;
+		return;
+	}
+	if (client)
+		parse_requests(c);
+	else
+		parse_responses(c);
+}
+
+static void finish_callback(struct conn *c)
+{
+	conn_settle(c);
+	if (c->dead)
+		conn_free(c);
+}
+
+static void on_client_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	on_readable(c, &c->req, c->cfd, true);
+	finish_callback(c);
+}
+
+static void on_upstream_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	on_readable(c, &c->resp, c->ufd, false);
+	finish_callback(c);
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	finish_callback(c);
+}
+
+/* ---- lifetime -------------------------------------------------------------- */
+
+static int connect_upstream(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(addr.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A UNIX connect either completes or fails at once (EAGAIN only when
+	 * the daemon's backlog is full): no EINPROGRESS to wait for. */
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+struct conn *conn_new(struct proxy *p, int cfd)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->proxy = p;
+	c->cfd = cfd;
+	c->ufd = connect_upstream(p->cfg.upstream_path);
+	c->upstream_errno = c->ufd < 0 ? errno : 0;
+	c->req.buf = proxy_buf_get(p);
+	c->resp.buf = proxy_buf_get(p);
+	c->route = route_lookup(0xff, "");
+	llhttp_init(&c->req_parser, HTTP_REQUEST, &req_settings);
+	llhttp_init(&c->resp_parser, HTTP_RESPONSE, &resp_settings);
+	c->req_parser.data = c->resp_parser.data = c;
+	ev_io_init(&c->c_read, on_client_read, cfd, EV_READ);
+	ev_io_init(&c->c_write, on_writable, cfd, EV_WRITE);
+	c->c_read.data = c->c_write.data = c;
+	if (c->ufd >= 0) {
+		ev_io_init(&c->u_read, on_upstream_read, c->ufd, EV_READ);
+		ev_io_init(&c->u_write, on_writable, c->ufd, EV_WRITE);
+		c->u_read.data = c->u_write.data = c;
+	}
+	conn_arm(c);
+	return c;
+}
+
+static void conn_close(struct conn *c)
+{
+	struct ev_loop *loop = c->proxy->loop;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	ev_io_stop(loop, &c->c_read);
+	ev_io_stop(loop, &c->c_write);
+	close(c->cfd);
+	if (c->ufd >= 0) {
+		ev_io_stop(loop, &c->u_read);
+		ev_io_stop(loop, &c->u_write);
+		close(c->ufd);
+		c->ufd = -1;
+	}
+}
+
+void conn_free(struct conn *c)
+{
+	conn_close(c);
+	body_free(c);
+	free(c->body_head);
+	free(c->body_target);
+	flow_drop_injection(&c->req);
+	proxy_buf_put(c->proxy, c->req.buf);
+	proxy_buf_put(c->proxy, c->resp.buf);
+	proxy_conn_closed(c->proxy, c);
+	free(c);
+}
+
+/* Teardown begins: nothing new may reach the daemon. Requests that may
+ * create something are let finish; everything else is cut now. */
+void conn_drain(struct conn *c)
+{
+	bool idle = c->state == REQ_IDLE && !c->resp_active;
+	bool may_create = c->route->flags & ROUTE_DRAIN_WAIT;
+
+	if (idle || c->raw || !may_create || c->state == REQ_HEAD) {
+		conn_close(c);
+		conn_free(c);
+		return;
+	}
+	c->close_after = true;
+}

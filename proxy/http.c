@@ -1,0 +1,188 @@
+/* http.c - framing checks, head rebuilding and error answers. */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/util.h"
+
+int http_check_head(const char *head, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)head[i];
+
+		if (c == '\n') {
+			if (i == 0 || head[i - 1] != '\r')
+				return 400; /* bare LF */
+			if (i + 1 < len && (head[i + 1] == ' ' || head[i + 1] == '\t'))
+				return 400; /* obs-fold */
+		} else if (c == '\r') {
+			if (i + 1 >= len || head[i + 1] != '\n')
+				return 400; /* bare CR */
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return 400;
+		}
+	}
+	return 0;
+}
+
+static void trim(const char **v, size_t *len)
+{
+	while (*len > 0 && (**v == ' ' || **v == '\t'))
+		(*v)++, (*len)--;
+	while (*len > 0 && ((*v)[*len - 1] == ' ' || (*v)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+bool http_te_is_chunked(const char *value, size_t len)
+{
+	trim(&value, &len);
+	return len == 7 && strncasecmp(value, "chunked", 7) == 0;
+}
+
+bool http_ct_is_form(const char *value, size_t len)
+{
+	static const char *forms[] = { "application/x-www-form-urlencoded",
+				       "multipart/form-data" };
+
+	trim(&value, &len);
+	for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+		size_t n = strlen(forms[i]);
+
+		if (len >= n && strncasecmp(value, forms[i], n) == 0 &&
+		    (len == n || value[n] == ';' || value[n] == ' ' || value[n] == '\t'))
+			return true;
+	}
+	return false;
+}
+
+static bool header_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+}
+
+/* Append the request line with its target replaced. */
+static void append_request_line(char **buf, size_t *len, size_t *cap, const char *line,
+				size_t n, const char *target, size_t target_len)
+{
+	const char *sp1 = memchr(line, ' ', n);
+	const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - line)) : NULL;
+
+	if (target == NULL || sp2 == NULL) {
+		append(buf, len, cap, line, n);
+		return;
+	}
+	append(buf, len, cap, line, (size_t)(sp1 + 1 - line));
+	append(buf, len, cap, target, target_len);
+	append(buf, len, cap, sp2, n - (size_t)(sp2 - line));
+}
+
+char *http_rebuild_head(const char *head, size_t len, const char *new_target,
+			size_t new_target_len, long long content_length, bool drop_expect,
+			size_t *out_len)
+{
+	char *buf = NULL;
+	size_t blen = 0, cap = 0, i = 0;
+	bool first = true, have_ct = false;
+
+	while (i < len) {
+		const char *eol = memmem(head + i, len - i, "\r\n", 2);
+		size_t n = eol ? (size_t)(eol - (head + i)) : len - i;
+		const char *line = head + i;
+
+		i += n + 2;
+		if (n == 0)
+			break; /* the blank line that ends the head */
+		if (first) {
+			append_request_line(&buf, &blen, &cap, line, n, new_target, new_target_len);
+			append(&buf, &blen, &cap, "\r\n", 2);
+			first = false;
+			continue;
+		}
+		if (content_length >= 0 && (header_is(line, n, "content-length") ||
+					    header_is(line, n, "transfer-encoding")))
+			continue;
+		if (drop_expect && header_is(line, n, "expect"))
+			continue;
+		have_ct |= header_is(line, n, "content-type");
+		append(&buf, &blen, &cap, line, n);
+		append(&buf, &blen, &cap, "\r\n", 2);
+	}
+	if (content_length >= 0) {
+		char cl[64];
+		int n = snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", content_length);
+
+		append(&buf, &blen, &cap, cl, (size_t)n);
+		if (!have_ct)
+			append(&buf, &blen, &cap, "Content-Type: application/json\r\n", 32);
+	}
+	append(&buf, &blen, &cap, "\r\n", 2);
+	*out_len = blen;
+	return buf;
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Internal Server Error";
+	}
+}
+
+/* JSON-escape s into out (always NUL-terminated, truncated to fit). */
+static void json_escape(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 7 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = '\0';
+}
+
+size_t http_format_error(char *buf, size_t size, int status, const char *message)
+{
+	char escaped[512];
+	int body_len, n;
+
+	json_escape(message, escaped, sizeof(escaped));
+	body_len = (int)strlen(escaped) + (int)strlen("{\"message\":\"\"}\n");
+	n = snprintf(buf, size,
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %d\r\nConnection: close\r\n\r\n{\"message\":\"%s\"}\n",
+		     status, http_reason(status), body_len, escaped);
+	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}

@@ -1,0 +1,127 @@
+/* proxy-internal.h - what the proxy's server and its connections share. */
+#ifndef CI_WRAP_PROXY_INTERNAL_H
+#define CI_WRAP_PROXY_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/uio.h>
+
+#include "llhttp.h"
+#include "proxy.h"
+#include "route.h"
+
+/* Each direction's buffer; big enough that bulk streams move in few
+ * syscalls, small enough that many connections stay cheap. */
+#define FLOW_BUF_SIZE (64 * 1024)
+#define PROXY_MAX_CONNS 1024
+#define PROXY_BUF_CACHE 16
+
+/* One direction of a connection: bytes read from the source, released to the
+ * sink once the parser has judged them. w <= p <= parsed <= r. */
+struct flow {
+	char *buf;		/* FLOW_BUF_SIZE bytes, from the proxy's cache */
+	size_t w;		/* next byte to write to the sink */
+	size_t p;		/* bytes before this are released for writing */
+	size_t parsed;		/* bytes before this went through the parser */
+	size_t r;		/* bytes before this have been read */
+	struct iovec inj[2];	/* a rewritten request, written before buf */
+	int ninj;		/* entries of inj still to write */
+	int inj_at;		/* the first of them */
+	char *inj_mem[2];	/* heap blocks behind inj, freed once written */
+	bool src_eof;		/* the source sent EOF */
+	bool dst_shut;		/* the sink's write side is shut down */
+};
+
+enum req_state {
+	REQ_IDLE,    /* between requests */
+	REQ_HEAD,    /* reading a request head */
+	REQ_BODY,    /* relaying the body as it comes */
+	REQ_BUFFER,  /* collecting a body to rewrite */
+	REQ_DONE,    /* request forwarded whole, its answer still due */
+	REQ_REFUSED, /* answered with an error; closing once it is sent */
+};
+
+/* Offsets into the request buffer of what the head tells us. */
+struct req_head {
+	size_t url_off, url_len;     /* request target */
+	size_t field_off, field_len; /* header name being parsed */
+	size_t value_off, value_len; /* header value being parsed */
+	bool in_url, in_field, in_value; /* a span is open */
+	int te_count;		     /* Transfer-Encoding headers seen */
+	bool te_bad;		     /* a coding other than chunked */
+	int cl_count;		     /* Content-Length headers seen */
+	bool content_encoded;	     /* Content-Encoding other than identity */
+	bool form_body;		     /* a form Content-Type Go would parse */
+	bool expect_continue;	     /* Expect: 100-continue */
+	size_t len;		     /* head length, once complete */
+};
+
+struct conn {
+	struct proxy *proxy;	     /* owner */
+	struct conn *prev, *next;    /* the proxy's list of connections */
+	int cfd;		     /* client socket */
+	int ufd;		     /* daemon socket, -1 if connecting failed */
+	int upstream_errno;	     /* why it failed */
+	ev_io c_read, c_write;	     /* client watchers */
+	ev_io u_read, u_write;	     /* daemon watchers */
+	struct flow req;	     /* client -> daemon */
+	struct flow resp;	     /* daemon -> client */
+	llhttp_t req_parser;	     /* parses requests in req */
+	llhttp_t resp_parser;	     /* parses responses in resp */
+	enum req_state state;	     /* where the current request is */
+	struct req_head head;	     /* the current request's head */
+	const struct route *route;   /* its route */
+	uint8_t method;		     /* llhttp method of the current request */
+	bool req_is_head;	     /* method HEAD: its answer has no body */
+	char audit_target[256];	     /* start of its target, kept for the audit log */
+	bool req_upgrade;	     /* llhttp paused on an Upgrade request */
+	bool resp_active;	     /* an answer is due or being relayed */
+	bool resp_final;	     /* the final (non-1xx) answer has begun */
+	int status;		     /* status of the answer */
+	bool raw;		     /* hijacked: bytes flow unparsed both ways */
+	bool raw_pending;	     /* the answer switches to raw after its head */
+	bool close_after;	     /* close once the current answer is sent */
+	bool dead;		     /* closed; freed when its callback returns */
+	int event;		     /* the llhttp pause reason, see conn.c */
+	char *body;		     /* body being collected for a rewrite */
+	char *body_head;	     /* copy of its head, rebuilt once the body is in */
+	char *body_target;	     /* its rewritten target, or NULL */
+	size_t body_target_len;	     /* length of body_target */
+	size_t body_len, body_cap;   /* its length and allocation */
+	uint64_t req_bytes;	     /* request bytes relayed (audit) */
+	uint64_t resp_bytes;	     /* response bytes relayed (audit) */
+	uint64_t started_ms;	     /* when the request began (audit) */
+	const char *note;	     /* rewritten/refused reason (audit) */
+};
+
+struct proxy {
+	struct ev_loop *loop;	     /* the loop serving it */
+	struct proxy_config cfg;     /* copy of the caller's config */
+	ev_io accept_w;		     /* listening socket watcher */
+	ev_timer accept_retry;	     /* re-arms accepting after EMFILE */
+	ev_timer drain_timer;	     /* bounds the drain */
+	struct conn *conns;	     /* every open connection */
+	unsigned nconns;	     /* their number */
+	bool draining;		     /* proxy_drain() was called */
+	void (*drain_done)(void *);  /* called when drained */
+	void *drain_arg;	     /* its argument */
+	char *buf_cache[PROXY_BUF_CACHE]; /* free flow buffers */
+	unsigned nbuf_cache;	     /* how many */
+	size_t body_bytes;	     /* bytes held by all rewrite bodies */
+	struct proxy_stats stats;    /* counters for the report */
+};
+
+/* Bodies being rewritten may hold at most this much memory together. */
+#define PROXY_BODY_BUDGET (64u * 1024 * 1024)
+
+/* conn.c */
+struct conn *conn_new(struct proxy *p, int cfd);
+void conn_drain(struct conn *c);
+void conn_free(struct conn *c);
+
+/* server.c */
+char *proxy_buf_get(struct proxy *p);
+void proxy_buf_put(struct proxy *p, char *buf);
+void proxy_conn_closed(struct proxy *p, struct conn *c);
+void proxy_audit(struct proxy *p, const struct conn *c);
+
+#endif

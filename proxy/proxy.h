@@ -1,0 +1,49 @@
+/* proxy.h - the labelling Docker API proxy: a libev server on a private UNIX
+ * socket, relaying every connection to the real daemon.
+ *
+ * 1. proxy_new() with a listening socket and the rewrite spec; it serves on
+ *    the caller's libev loop from then on.
+ * 2. proxy_drain() when the session ends: stop accepting, let create calls in
+ *    flight finish, close the rest, then call back.
+ * 3. proxy_stats() for the report; proxy_free() after the loop is done.
+ */
+#ifndef CI_WRAP_PROXY_H
+#define CI_WRAP_PROXY_H
+
+#include <ev.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+#include "rewrite.h"
+
+struct proxy_config {
+	int listen_fd;		     /* bound and listening; the proxy owns it */
+	const char *upstream_path;   /* the real daemon's socket */
+	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
+	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
+	FILE *audit;		     /* one JSON line per request, or NULL */
+};
+
+struct proxy_stats {
+	uint64_t requests;		     /* requests routed */
+	uint64_t denied;		     /* requests refused with an error */
+	uint64_t created[RESOURCE__COUNT];   /* 2xx answers to create calls, by kind */
+	uint64_t connections;		     /* connections accepted */
+};
+
+struct proxy;
+
+struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
+			struct cw_error *err);
+
+/* Stop accepting and drain; done(arg) runs once no connection is left, at
+ * the latest timeout_ms later. */
+void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), void *arg);
+
+const struct proxy_stats *proxy_stats(const struct proxy *p);
+
+void proxy_free(struct proxy *p);
+
+#endif

@@ -1,0 +1,483 @@
+/* rewrite.c - JSON and query rewrites of the create calls. */
+#include "rewrite.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+#define JSON_MAX_OUT_DEPTH 2048
+
+/* ---- Go-compatible key matching ---------------------------------------- */
+
+int rewrite_key_folds_to(const char *key, const char *ascii_lower)
+{
+	const unsigned char *k = (const unsigned char *)key;
+
+	for (const char *t = ascii_lower; *t != '\0'; t++) {
+		if (tolower(*k) == *t && *k < 0x80) {
+			k++;
+		} else if (*t == 's' && k[0] == 0xc5 && k[1] == 0xbf) {
+			k += 2; /* U+017F LATIN SMALL LETTER LONG S */
+		} else if (*t == 'k' && k[0] == 0xe2 && k[1] == 0x84 && k[2] == 0xaa) {
+			k += 3; /* U+212A KELVIN SIGN */
+		} else {
+			return 0;
+		}
+	}
+	return *k == '\0';
+}
+
+/* ---- UTF-8 repair --------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* Go's decoder turns each invalid byte into U+FFFD; do the same so jansson,
+ * which refuses invalid UTF-8, reads what the daemon would. Returns a malloc'd
+ * copy, or NULL when the input is already valid. */
+static char *repair_utf8(const char *in, size_t len, size_t *outlen)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, n = 0, seq;
+	char *out;
+
+	while (i < len && (seq = utf8_seq_len(s + i, len - i)) != 0)
+		i += seq;
+	if (i == len)
+		return NULL;
+	out = xmalloc(len * 3 + 1);
+	memcpy(out, in, i);
+	n = i;
+	while (i < len) {
+		seq = utf8_seq_len(s + i, len - i);
+		if (seq == 0) {
+			memcpy(out + n, "\xef\xbf\xbd", 3);
+			n += 3;
+			i++;
+		} else {
+			memcpy(out + n, in + i, seq);
+			n += seq;
+			i += seq;
+		}
+	}
+	*outlen = n;
+	return out;
+}
+
+/* ---- JSON helpers ---------------------------------------------------------- */
+
+static bool is_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return false;
+	return true;
+}
+
+static int load_object(const char *body, size_t len, bool empty_ok, json_t **out,
+		       struct cw_error *err)
+{
+	_cleanup_free_ char *fixed = NULL;
+	size_t fixed_len = 0;
+	json_error_t jerr;
+	json_t *root;
+
+	if (body == NULL)
+		body = "";
+	fixed = repair_utf8(body, len, &fixed_len);
+	if (fixed != NULL) {
+		body = fixed;
+		len = fixed_len;
+	}
+	if (empty_ok && is_blank(body, len)) {
+		*out = json_object();
+		return 0;
+	}
+	/* The daemon decodes with json.NewDecoder().Decode(): the first value
+	 * counts and whatever follows it is never read. */
+	root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL | JSON_DECODE_ANY,
+			  &jerr);
+	if (root == NULL) {
+		cw_error_set(err, 0, "invalid JSON: %s", jerr.text);
+		return -400;
+	}
+	if (json_is_null(root) && empty_ok) {
+		json_decref(root);
+		root = json_object();
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		cw_error_set(err, 0, "invalid JSON: the body must be an object");
+		return -400;
+	}
+	*out = root;
+	return 0;
+}
+
+/* Collect every key of obj that folds to name (Go matches them all to one
+ * field), check each value is an object or null, and delete them. The
+ * objects are merged into *merged in document order. */
+static int take_folded(json_t *obj, const char *name, json_t *merged, struct cw_error *err)
+{
+	const char *key;
+	json_t *value;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, key, value)
+	{
+		if (!rewrite_key_folds_to(key, name))
+			continue;
+		if (!json_is_object(value) && !json_is_null(value)) {
+			cw_error_set(err, 0, "invalid JSON: %s must be an object", key);
+			return -400;
+		}
+		if (json_is_object(value) && json_object_update(merged, value) < 0) {
+			cw_error_set(err, 0, "invalid JSON: cannot merge %s", key);
+			return -400;
+		}
+		json_object_del(obj, key);
+	}
+	return 0;
+}
+
+/* Replace every spelling of "Labels" in obj by one "Labels": the client's
+ * labels with ours on top. */
+static int put_labels(json_t *obj, const struct rewrite_spec *spec, struct cw_error *err)
+{
+	json_t *labels = json_object();
+	int rc = take_folded(obj, "labels", labels, err);
+
+	if (rc == 0 && json_object_update(labels, spec->labels) < 0)
+		rc = cw_error_set(err, 0, "cannot merge labels") * 500;
+	if (rc < 0) {
+		json_decref(labels);
+		return rc;
+	}
+	json_object_set_new(obj, "Labels", labels);
+	return 0;
+}
+
+/* Force obj.CgroupParent = spec's, whatever its spelling. */
+static void put_cgroup_parent(json_t *obj, const struct rewrite_spec *spec)
+{
+	const char *key;
+	json_t *value;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, key, value)
+	{
+		if (rewrite_key_folds_to(key, "cgroupparent"))
+			json_object_del(obj, key);
+	}
+	json_object_set_new(obj, "CgroupParent", json_string(spec->cgroup_parent));
+}
+
+/* Container create: moby decodes into ContainerConfigWrapper, whose inner
+ * "HostConfig" wins over the deprecated HostConfig fields promoted to the top
+ * level. Every spelling of HostConfig may be decoded in turn (Go reuses the
+ * pointer, a null resets it), so each one gets our CgroupParent, a null one
+ * becomes an object, and the top level gets it too. */
+static int rewrite_container(json_t *root, const struct rewrite_spec *spec, struct cw_error *err)
+{
+	const char *key;
+	json_t *value;
+	bool have_host_config = false;
+	int rc = put_labels(root, spec, err);
+
+	if (rc < 0 || spec->cgroup_parent == NULL)
+		return rc;
+	json_object_foreach(root, key, value)
+	{
+		if (!rewrite_key_folds_to(key, "hostconfig"))
+			continue;
+		if (json_is_null(value)) {
+			value = json_object();
+			json_object_set_new(root, key, value);
+		}
+		if (!json_is_object(value))
+			return cw_error_set(err, 0, "invalid JSON: %s must be an object", key) * 400;
+		put_cgroup_parent(value, spec);
+		have_host_config = true;
+	}
+	if (!have_host_config) {
+		json_t *hc = json_object();
+
+		put_cgroup_parent(hc, spec);
+		json_object_set_new(root, "HostConfig", hc);
+	}
+	put_cgroup_parent(root, spec);
+	return 0;
+}
+
+int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
+		 size_t len, char **out, size_t *outlen, struct cw_error *err)
+{
+	json_t *root = NULL;
+	int rc;
+
+	if (len > spec->max_body) {
+		cw_error_set(err, 0, "request body too large for ci-wrap to label (%zu bytes, limit %zu)",
+			     len, spec->max_body);
+		return -413;
+	}
+	rc = load_object(body, len, kind == REWRITE_COMMIT, &root, err);
+	if (rc < 0)
+		return rc;
+	switch (kind) {
+	case REWRITE_CONTAINER_CREATE:
+		rc = rewrite_container(root, spec, err);
+		break;
+	case REWRITE_LABELS:
+	case REWRITE_COMMIT:
+		rc = put_labels(root, spec, err);
+		break;
+	default:
+		rc = cw_error_set(err, 0, "no body rewrite for this request") * 500;
+		break;
+	}
+	if (rc == 0) {
+		*out = json_dumps(root, JSON_COMPACT);
+		if (*out == NULL)
+			rc = cw_error_set(err, 0, "cannot encode the rewritten body") * 500;
+		else
+			*outlen = strlen(*out);
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* ---- query strings ------------------------------------------------------------ */
+
+/* Decode a query component as Go's QueryUnescape does ('+' is a space);
+ * -1 on a bad escape (Go then ignores the whole pair). */
+static int query_unescape(const char *s, size_t len, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			unsigned v;
+
+			if (i + 2 >= len + 0 || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return -1;
+			sscanf(s + i + 1, "%2x", &v);
+			c = (char)v;
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (n + 1 >= outsz)
+			return -1;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+static void query_escape_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (*len + 4 > *cap) {
+			*cap = *cap * 2 + 64;
+			*buf = xrealloc(*buf, *cap);
+		}
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+			(*buf)[(*len)++] = (char)c;
+		} else {
+			(*buf)[(*len)++] = '%';
+			(*buf)[(*len)++] = hex[c >> 4];
+			(*buf)[(*len)++] = hex[c & 15];
+		}
+		(*buf)[*len] = '\0';
+	}
+}
+
+static void append_raw(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/* One key=value pair of a query, as Go's url.ParseQuery sees it. */
+struct query_pair {
+	const char *raw; /* the pair as sent */
+	size_t len;	 /* its length */
+	char key[64];	 /* decoded key, "" when Go would skip the pair */
+	const char *val; /* raw value, after '=' */
+	size_t val_len;	 /* its length */
+};
+
+static void query_pair_parse(const char *raw, size_t len, struct query_pair *p)
+{
+	const char *eq = memchr(raw, '=', len);
+	size_t klen = eq ? (size_t)(eq - raw) : len;
+
+	p->raw = raw;
+	p->len = len;
+	p->val = eq ? eq + 1 : raw + len;
+	p->val_len = eq ? len - klen - 1 : 0;
+	p->key[0] = '\0';
+	/* Go 1.17+ skips pairs with a semicolon, and ones it cannot decode. */
+	if (memchr(raw, ';', len) == NULL &&
+	    query_unescape(raw, klen, p->key, sizeof(p->key)) < 0)
+		p->key[0] = '\0';
+}
+
+/* JSON object from a query value (labels=...), merged into acc. */
+static int merge_query_labels(const struct query_pair *p, json_t *acc, struct cw_error *err)
+{
+	_cleanup_free_ char *val = xmalloc(p->val_len + 1);
+	json_error_t jerr;
+	json_t *obj;
+	int n = query_unescape(p->val, p->val_len, val, p->val_len + 1);
+
+	if (n < 0)
+		return 0; /* the daemon ignores a pair it cannot decode */
+	if (n == 0)
+		return 0;
+	obj = json_loadb(val, (size_t)n, JSON_DECODE_ANY, &jerr);
+	if (obj == NULL || !json_is_object(obj)) {
+		json_decref(obj);
+		cw_error_set(err, 0, "invalid labels parameter: %s", obj ? "not an object" : jerr.text);
+		return -400;
+	}
+	json_object_update(acc, obj);
+	json_decref(obj);
+	return 0;
+}
+
+/* Dockerfile-quote s into buf: the daemon parses changes= with the
+ * Dockerfile parser, which expands $ and unquotes \ and ". */
+static void dockerfile_quote_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	append_raw(buf, len, cap, "\"", 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\' || *s == '$')
+			append_raw(buf, len, cap, "\\", 1);
+		append_raw(buf, len, cap, s, 1);
+	}
+	append_raw(buf, len, cap, "\"", 1);
+}
+
+static char *label_change(const struct rewrite_spec *spec)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	const char *key;
+	json_t *value;
+
+	append_raw(&buf, &len, &cap, "LABEL", 5);
+	json_object_foreach(spec->labels, key, value)
+	{
+		append_raw(&buf, &len, &cap, " ", 1);
+		dockerfile_quote_append(&buf, &len, &cap, key);
+		append_raw(&buf, &len, &cap, "=", 1);
+		dockerfile_quote_append(&buf, &len, &cap, json_string_value(value));
+	}
+	return buf;
+}
+
+int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
+		  size_t len, char **out, size_t *outlen, struct cw_error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	json_t *labels = json_object();
+	size_t blen = 0, cap = 0, i = 0;
+	bool import = false;
+	int rc = 0;
+
+	while (i <= len && rc == 0) {
+		const char *amp = memchr(query + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - query) : len;
+		struct query_pair p;
+
+		query_pair_parse(query + i, end - i, &p);
+		i = end + 1;
+		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "labels") == 0) {
+			rc = merge_query_labels(&p, labels, err);
+			continue;
+		}
+		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "cgroupparent") == 0 &&
+		    spec->cgroup_parent != NULL)
+			continue;
+		if (strcmp(p.key, "fromsrc") == 0 || strcmp(p.key, "fromSrc") == 0)
+			import = true;
+		if (p.len > 0) {
+			if (blen > 0)
+				append_raw(&buf, &blen, &cap, "&", 1);
+			append_raw(&buf, &blen, &cap, p.raw, p.len);
+		}
+	}
+	if (rc == 0 && kind == REWRITE_IMPORT_QUERY && !import)
+		rc = 1; /* a pull, not an import: nothing to label */
+	if (rc == 0) {
+		if (blen > 0)
+			append_raw(&buf, &blen, &cap, "&", 1);
+		if (kind == REWRITE_BUILD_QUERY) {
+			_cleanup_free_ char *json = NULL;
+
+			json_object_update(labels, spec->labels);
+			json = json_dumps(labels, JSON_COMPACT);
+			append_raw(&buf, &blen, &cap, "labels=", 7);
+			query_escape_append(&buf, &blen, &cap, json);
+			if (spec->cgroup_parent != NULL) {
+				append_raw(&buf, &blen, &cap, "&cgroupparent=", 14);
+				query_escape_append(&buf, &blen, &cap, spec->cgroup_parent);
+			}
+		} else {
+			_cleanup_free_ char *change = label_change(spec);
+
+			append_raw(&buf, &blen, &cap, "changes=", 8);
+			query_escape_append(&buf, &blen, &cap, change);
+		}
+	}
+	json_decref(labels);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return 0;
+	*out = steal_pointer(&buf);
+	*outlen = blen;
+	return 1;
+}

@@ -1,0 +1,60 @@
+/* rewrite.h - put the session's labels (and cgroup parent) into create calls.
+ *
+ * The proxy calls rewrite_body() with a whole JSON body, or rewrite_query()
+ * with a query string, and forwards what comes back. The JSON is read the way
+ * the daemon's Go decoder reads it, so no spelling can carry a second set of
+ * labels past the rewrite: keys match case-insensitively (with Go's Unicode
+ * folds), the last duplicate wins, bytes after the first value are ignored,
+ * invalid UTF-8 becomes U+FFFD.
+ */
+#ifndef CI_WRAP_REWRITE_H
+#define CI_WRAP_REWRITE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../common/error.h"
+
+enum rewrite_kind {
+	REWRITE_NONE,		  /* leave as it is */
+	REWRITE_CONTAINER_CREATE, /* body: Labels, HostConfig.CgroupParent */
+	REWRITE_LABELS,		  /* body: Labels at the top (networks, volumes, swarm) */
+	REWRITE_COMMIT,		  /* body: Labels at the top; empty or null becomes {} */
+	REWRITE_BUILD_QUERY,	  /* query: labels= (JSON), cgroupparent= */
+	REWRITE_CHANGES_QUERY,	  /* query: a last changes=LABEL ... (commit) */
+	REWRITE_IMPORT_QUERY,	  /* query: as CHANGES, for fromSrc= imports only */
+};
+
+enum resource_kind {
+	RESOURCE_NONE,	    /* creates nothing */
+	RESOURCE_CONTAINER, /* POST /containers/create */
+	RESOURCE_NETWORK,   /* POST /networks/create */
+	RESOURCE_VOLUME,    /* POST /volumes/create */
+	RESOURCE_IMAGE,	    /* build, commit, import */
+	RESOURCE_SERVICE,   /* POST /services/create */
+	RESOURCE_SECRET,    /* POST /secrets/create */
+	RESOURCE_CONFIG,    /* POST /configs/create */
+	RESOURCE__COUNT,
+};
+
+struct rewrite_spec {
+	json_t *labels;		   /* object of string values every resource gets */
+	const char *cgroup_parent; /* forced cgroup parent, NULL for none */
+	size_t max_body;	   /* largest body rewritten; larger is 413 */
+};
+
+/* Rewrite body[0..len) for kind. On success returns 0 and a malloc'd *out.
+ * On refusal returns -HTTP status (400, 413, 415) and fills err->msg. */
+int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
+		 size_t len, char **out, size_t *outlen, struct cw_error *err);
+
+/* Rewrite query[0..len) ('?' excluded) for kind. Returns 1 and a malloc'd
+ * *out when changed, 0 when the query is to be kept, -HTTP status on refusal. */
+int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
+		  size_t len, char **out, size_t *outlen, struct cw_error *err);
+
+/* Does key equal ascii_lower under Go's encoding/json folding (ASCII case,
+ * U+017F for 's', U+212A for 'k')? */
+int rewrite_key_folds_to(const char *key, const char *ascii_lower);
+
+#endif

@@ -1,0 +1,226 @@
+/* server.c - the proxy's listening socket, its connections, and the drain. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "proxy-internal.h"
+
+char *proxy_buf_get(struct proxy *p)
+{
+	if (p->nbuf_cache > 0)
+		return p->buf_cache[--p->nbuf_cache];
+	return xmalloc(FLOW_BUF_SIZE);
+}
+
+void proxy_buf_put(struct proxy *p, char *buf)
+{
+	if (p->nbuf_cache < PROXY_BUF_CACHE)
+		p->buf_cache[p->nbuf_cache++] = buf;
+	else
+		free(buf);
+}
+
+/* Only the session's user (and root) may talk to the daemon through us: the
+ * directory is 0700 already, this also covers a socket passed on. */
+static bool peer_allowed(const struct proxy *p, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0 || cred.uid == p->cfg.allowed_uid;
+}
+
+static void accept_pause(struct proxy *p)
+{
+	ev_io_stop(p->loop, &p->accept_w);
+	if (!ev_is_active(&p->accept_retry))
+		ev_timer_again(p->loop, &p->accept_retry);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proxy *p = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < 64 && p->nconns < PROXY_MAX_CONNS; i++) {
+		int fd = accept4(p->cfg.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				accept_pause(p); /* retry once something is freed */
+			return;
+		}
+		if (!peer_allowed(p, fd)) {
+			cw_warn("proxy: refused a connection from another user");
+			close(fd);
+			continue;
+		}
+		c = conn_new(p, fd);
+		c->next = p->conns;
+		if (p->conns)
+			p->conns->prev = c;
+		p->conns = c;
+		p->nconns++;
+		p->stats.connections++;
+	}
+	if (p->nconns >= PROXY_MAX_CONNS)
+		accept_pause(p);
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+
+	(void)revents;
+	ev_timer_stop(loop, w);
+	if (!p->draining && p->cfg.listen_fd >= 0)
+		ev_io_start(loop, &p->accept_w);
+}
+
+static void drain_finish(struct proxy *p)
+{
+	void (*done)(void *) = p->drain_done;
+
+	if (done == NULL)
+		return;
+	p->drain_done = NULL;
+	ev_timer_stop(p->loop, &p->drain_timer);
+	done(p->drain_arg);
+}
+
+void proxy_conn_closed(struct proxy *p, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	p->nconns--;
+	if (p->draining && p->nconns == 0)
+		drain_finish(p);
+	else if (!p->draining && !ev_is_active(&p->accept_w) && p->nconns < PROXY_MAX_CONNS &&
+		 !ev_is_active(&p->accept_retry))
+		ev_io_start(p->loop, &p->accept_w);
+}
+
+static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *p = w->data;
+
+	(void)loop;
+	(void)revents;
+	cw_verbose("proxy: drain timed out with %u connection(s) open; closing them", p->nconns);
+	while (p->conns != NULL)
+		conn_free(p->conns);
+	drain_finish(p);
+}
+
+struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
+			struct cw_error *err)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+
+	(void)err;
+	p->loop = loop;
+	p->cfg = *cfg;
+	ev_io_init(&p->accept_w, on_accept, cfg->listen_fd, EV_READ);
+	p->accept_w.data = p;
+	ev_init(&p->accept_retry, on_accept_retry);
+	p->accept_retry.repeat = 0.1;
+	p->accept_retry.data = p;
+	ev_init(&p->drain_timer, on_drain_timeout);
+	p->drain_timer.data = p;
+	ev_io_start(loop, &p->accept_w);
+	return p;
+}
+
+void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), void *arg)
+{
+	struct conn *c, *next;
+
+	p->draining = true;
+	p->drain_done = done;
+	p->drain_arg = arg;
+	ev_io_stop(p->loop, &p->accept_w);
+	ev_timer_stop(p->loop, &p->accept_retry);
+	if (p->cfg.listen_fd >= 0) {
+		close(p->cfg.listen_fd);
+		p->cfg.listen_fd = -1;
+	}
+	for (c = p->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_drain(c);
+	}
+	if (p->nconns == 0) {
+		drain_finish(p);
+		return;
+	}
+	ev_timer_set(&p->drain_timer, (double)timeout_ms / 1000.0, 0.);
+	ev_timer_start(p->loop, &p->drain_timer);
+}
+
+const struct proxy_stats *proxy_stats(const struct proxy *p)
+{
+	return &p->stats;
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (p == NULL)
+		return;
+	while (p->conns != NULL)
+		conn_free(p->conns);
+	ev_io_stop(p->loop, &p->accept_w);
+	ev_timer_stop(p->loop, &p->accept_retry);
+	ev_timer_stop(p->loop, &p->drain_timer);
+	if (p->cfg.listen_fd >= 0)
+		close(p->cfg.listen_fd);
+	while (p->nbuf_cache > 0)
+		free(p->buf_cache[--p->nbuf_cache]);
+	free(p);
+}
+
+/* One JSON line per request: what an operator needs to see what a job did
+ * through the socket. The target is printed as the client sent it. */
+void proxy_audit(struct proxy *p, const struct conn *c)
+{
+	FILE *f = p->cfg.audit;
+	json_t *line;
+	struct timespec ts;
+	struct tm tm;
+	char when[40];
+
+	if (f == NULL || c->route == NULL || c->state == REQ_IDLE)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ",
+		 ts.tv_nsec / 1000000);
+	line = json_pack("{s:s,s:s,s:s%,s:i,s:I,s:I,s:I,s:s}", "time", when, "method",
+			 llhttp_method_name(c->method), "target", c->audit_target,
+			 strnlen(c->audit_target, sizeof(c->audit_target)), "status", c->status,
+			 "bytes_in", (json_int_t)c->req_bytes, "bytes_out",
+			 (json_int_t)c->resp_bytes, "duration_ms",
+			 (json_int_t)(c->started_ms ? now_ms() - c->started_ms : 0), "action",
+			 c->note ? c->note : "relayed");
+	if (line != NULL) {
+		json_dumpf(line, f, JSON_COMPACT);
+		fputc('\n', f);
+		fflush(f);
+		json_decref(line);
+	}
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 host (as root) for building and testing ci-wrap:
+# build/test packages, a running dockerd on /var/run/docker.sock, and the local
+# test image ci-wrap-test/busybox:latest (nothing can be pulled: no registry).
+# Idempotent: prints one line per action taken; a second run does nothing.
+set -euo pipefail
+
+PACKAGES=(
+	gcc make pkg-config libev-dev libjansson-dev libcurl4-openssl-dev
+	libcgroup-dev node-llhttp libcmocka-dev docker.io busybox-static socat
+	haproxy python3-docker docker-compose clang libclang-rt-14-dev jq curl
+	procps iproute2 util-linux cgroup-tools
+)
+DOCKER_SOCK=/var/run/docker.sock
+DOCKERD_LOG=/var/log/ci-wrap-dockerd.log
+DOCKERD_PID=/run/ci-wrap-dockerd.pid
+DOCKERD_WAIT=60
+TEST_IMAGE=ci-wrap-test/busybox:latest
+
+say() { printf 'setup: %s\n' "$*"; }
+die() {
+	printf 'setup: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# Talk to the default daemon whatever the caller's environment selects.
+docker_local() {
+	env -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH \
+		DOCKER_HOST="unix://$DOCKER_SOCK" docker "$@"
+}
+
+daemon_answers() {
+	timeout 5 env -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH \
+		DOCKER_HOST="unix://$DOCKER_SOCK" \
+		docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+install_packages() {
+	local missing=() pkg status
+	declare -A installed=()
+	# dpkg-query exits 1 when one of the names is unknown to dpkg; the names it
+	# does know are still printed.
+	while IFS=$'\t' read -r pkg status; do
+		[[ $status == ii* ]] && installed[$pkg]=1
+	done < <(dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+	for pkg in "${PACKAGES[@]}"; do
+		[[ -n ${installed[$pkg]:-} ]] || missing+=("$pkg")
+	done
+	((${#missing[@]} == 0)) && return 0
+
+	[[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+start_dockerd() {
+	daemon_answers && return 0
+
+	local pid=""
+	[[ -r $DOCKERD_PID ]] && pid=$(<"$DOCKERD_PID")
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		say "waiting for dockerd (pid $pid) to answer"
+	elif pid=$(pgrep -xo dockerd); then
+		# Someone else's daemon (systemd, an earlier manual start) is starting up
+		# or wedged: never start a second one on the same data root.
+		say "waiting for the running dockerd (pid $pid) to answer"
+	else
+		command -v dockerd >/dev/null || die "dockerd not found"
+		say "starting dockerd (log $DOCKERD_LOG)"
+		# Debian's dockerd starts a managed containerd of its own when no
+		# /run/containerd/containerd.sock answers.
+		nohup dockerd --pidfile "$DOCKERD_PID" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+		pid=$!
+	fi
+
+	local deadline=$((SECONDS + DOCKERD_WAIT))
+	until daemon_answers; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
+			die "dockerd (pid $pid) exited without answering on $DOCKER_SOCK"
+		fi
+		((SECONDS < deadline)) || die "dockerd did not answer on $DOCKER_SOCK within ${DOCKERD_WAIT}s"
+		sleep 0.5
+	done
+	say "dockerd answers on $DOCKER_SOCK"
+	docker_local info --format '{{.ContainerdCommit.ID}}' >/dev/null ||
+		die "dockerd answers but reports no containerd"
+}
+
+make_test_image() {
+	docker_local image inspect "$TEST_IMAGE" >/dev/null 2>&1 && return 0
+
+	local busybox=/bin/busybox dir applet
+	[[ -x $busybox ]] || die "$busybox missing (package busybox-static)"
+	# Only a static busybox works alone in an empty rootfs.
+	if ldd "$busybox" >/dev/null 2>&1; then
+		die "$busybox is dynamically linked; need busybox-static"
+	fi
+	say "building image $TEST_IMAGE"
+	dir=$(mktemp -d /tmp/ci-wrap-setup.XXXXXX)
+	# shellcheck disable=SC2064 # expand now: dir is local
+	trap "rm -rf '$dir'" EXIT
+	mkdir -p "$dir"/root/{bin,tmp,etc,proc,sys,dev}
+	chmod 1777 "$dir/root/tmp"
+	cp "$busybox" "$dir/root/bin/busybox"
+	while read -r applet; do
+		# A link named busybox would replace the binary with a self-link.
+		[[ -z $applet || $applet == busybox ]] && continue
+		ln -sf busybox "$dir/root/bin/$applet"
+	done < <("$busybox" --list)
+	tar -C "$dir/root" --numeric-owner --owner=0 --group=0 -c . |
+		docker_local import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$TEST_IMAGE" >/dev/null
+	docker_local run --rm --label ci-wrap-test=1 "$TEST_IMAGE" sh -c 'echo ok' | grep -qx ok ||
+		die "image $TEST_IMAGE does not run"
+	rm -rf "$dir"
+	trap - EXIT
+}
+
+install_packages
+start_dockerd
+make_test_image
+say ok
