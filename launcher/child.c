@@ -43,7 +43,7 @@ int child_block_signals(struct cw_error *err)
 	return fd;
 }
 
-pid_t child_spawn(char **argv, char **envp, struct cw_error *err)
+pid_t child_spawn(char **argv, char **envp, struct cgpool *pool, struct cw_error *err)
 {
 	pid_t pid = fork();
 
@@ -51,6 +51,9 @@ pid_t child_spawn(char **argv, char **envp, struct cw_error *err)
 		return cw_error_set(err, errno, "forking the command");
 	if (pid == 0) {
 		sigset_t set;
+
+		if (pool && cgpool_enter(pool, getpid(), err) < 0)
+			cw_die(125, 0, "%s", err->msg);
 
 		handled_set(&set);
 		signal(SIGPIPE, SIG_DFL);

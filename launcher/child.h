@@ -13,14 +13,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../cgroup/cgpool.h"
 #include "../common/error.h"
 
 /* Block the signals ci-wrap forwards or handles; return a signalfd. */
 int child_block_signals(struct cw_error *err);
 
-/* Fork and exec argv with envp; the child restores the signal mask. The
- * child exits 127 if argv[0] is not found, 126 if it cannot be run. */
-pid_t child_spawn(char **argv, char **envp, struct cw_error *err);
+/* Fork and exec argv with envp; the child moves itself into the pool's leaf
+ * (if pool) before exec, so nothing it starts escapes, and restores the
+ * signal mask. It exits 127 if argv[0] is not found, 126 if it cannot be
+ * run, 125 if it cannot enter the pool. */
+pid_t child_spawn(char **argv, char **envp, struct cgpool *pool, struct cw_error *err);
 
 /* Wait for pid, forwarding signals. After a forwarded SIGINT, SIGTERM or
  * SIGHUP the command gets grace_ms before SIGKILL. Returns its wait status;

@@ -91,14 +91,21 @@ static int run(struct cw_config *cfg)
 		cw_log(CW_LOG_QUIET, "%s", err.msg);
 		return EXIT_CIWRAP;
 	}
+	if (session_make_pool(&s, cfg, &err) < 0) {
+		session_cleanup(&s);
+		session_remove_pool(&s);
+		cw_log(CW_LOG_QUIET, "%s", err.msg);
+		return EXIT_CIWRAP;
+	}
 	if (session_spawn(&s, cfg, &err) < 0) {
 		session_cleanup(&s);
+		session_remove_pool(&s);
 		cw_log(CW_LOG_QUIET, "starting the session: %s", err.msg);
 		return EXIT_CIWRAP;
 	}
 	cw_verbose("session %s: proxy at unix://%s", s.id, s.socket_path);
 	env = command_env(&s, &vars);
-	pid = child_spawn(cfg->command, env, &err);
+	pid = child_spawn(cfg->command, env, s.cgroup[0] ? &s.pool : NULL, &err);
 	if (pid < 0) {
 		cw_log(CW_LOG_QUIET, "%s", err.msg);
 		wstatus = EXIT_CIWRAP << 8;
@@ -111,7 +118,9 @@ static int run(struct cw_config *cfg)
 		cw_log(CW_LOG_QUIET, "session %s: the session process died before teardown ended",
 		       s.id);
 		session_cleanup(&s);
+		session_remove_pool(&s);
 	}
+	cgpool_close(&s.pool); /* the session process removed it */
 	child_kill_strays(0);
 	if (summary[0])
 		cw_log(CW_LOG_NORMAL, "%s", summary);

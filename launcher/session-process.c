@@ -212,7 +212,40 @@ static json_t *counts_json(const uint64_t *created, const unsigned *removed)
 	return o;
 }
 
-static void write_report(const struct session_process *sp, const struct teardown_result *res)
+/* What the pool measured; all -1 without a pool. */
+struct pool_result {
+	struct cgpool_stats stats; /* peak memory, CPU, OOM kills */
+	int killed;		   /* processes killed in the pool */
+};
+
+static json_t *int_or_null(int64_t v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+/* Step 4 of teardown: read the pool's numbers, kill what is left in it
+ * (daemons the command started), remove it in every hierarchy. */
+static void finish_pool(struct session_process *sp, struct pool_result *pr)
+{
+	struct cw_error err = { 0 };
+
+	pr->stats = (struct cgpool_stats){ -1, -1, -1 };
+	pr->killed = 0;
+	if (sp->s->cgroup[0] == '\0')
+		return;
+	cgpool_stats(&sp->s->pool, &pr->stats);
+	pr->killed = cgpool_kill(&sp->s->pool, &err);
+	if (pr->killed < 0)
+		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
+	else if (pr->killed > 0)
+		cw_verbose("session %s: killed %d process(es) left in the pool", sp->s->id,
+			   pr->killed);
+	if (cgpool_destroy(&sp->s->pool, &err) < 0)
+		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
+}
+
+static void write_report(const struct session_process *sp, const struct teardown_result *res,
+			 const struct pool_result *pr)
 {
 	const struct proxy_stats *st = proxy_stats(sp->proxy);
 	json_t *cmd = json_array(), *report;
@@ -228,7 +261,9 @@ static void write_report(const struct session_process *sp, const struct teardown
 		(double)(now_ms() - sp->s->started_ms) / 1000.0, "cgroup", "path",
 		sp->s->cgroup[0] ? json_string(sp->s->cgroup) : json_null(), "memory_limit_bytes",
 		sp->cfg->memory ? json_integer(sp->cfg->memory) : json_null(), "memory_peak_bytes",
-		json_null(), "cpu_usage_s", json_null(), "oom_kills", json_null(), "docker",
+		int_or_null(pr->stats.memory_peak), "cpu_usage_s",
+		pr->stats.cpu_s >= 0 ? json_real(pr->stats.cpu_s) : json_null(), "oom_kills",
+		int_or_null(pr->stats.oom_kills), "docker",
 		"requests", (json_int_t)st->requests, "denied", (json_int_t)st->denied, "created",
 		counts_json(st->created, NULL), "removed", counts_json(NULL, res->removed),
 		"leaked", res->leaked);
@@ -238,13 +273,19 @@ static void write_report(const struct session_process *sp, const struct teardown
 }
 
 static void summarize(const struct session_process *sp, const struct teardown_result *res,
-		      char *line, size_t size)
+		      const struct pool_result *pr, char *line, size_t size)
 {
-	char counts[256];
+	char counts[256], pool[128] = "";
 	size_t leaked = json_array_size(res->leaked);
 
 	teardown_describe(res->removed, counts, sizeof(counts));
-	snprintf(line, size, "session %s: removed %s%s", sp->s->id, counts,
+	if (pr->stats.memory_peak >= 0)
+		snprintf(pool, sizeof(pool), "; peak memory %lld MiB; cpu %.1f s",
+			 (long long)(pr->stats.memory_peak >> 20), pr->stats.cpu_s);
+	if (pr->stats.oom_kills > 0)
+		snprintf(pool + strlen(pool), sizeof(pool) - strlen(pool), "; %lld OOM kill%s",
+			 (long long)pr->stats.oom_kills, pr->stats.oom_kills == 1 ? "" : "s");
+	snprintf(line, size, "session %s: removed %s%s%s", sp->s->id, counts, pool,
 		 leaked ? "; some resources could not be removed" : "");
 }
 
@@ -266,6 +307,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	struct teardown_opts topts = { .session = s->id, .grace_ms = cfg->grace_ms,
 				       .keep_images = cfg->keep_images };
 	struct teardown_result res = { 0 };
+	struct pool_result pr;
 	struct docker *docker;
 	char line[512], msg[600];
 	json_t *labels;
@@ -276,11 +318,12 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	docker = docker_open(cfg->docker_socket);
 	teardown_session(docker, &topts, &res);
 	docker_close(docker);
+	finish_pool(&sp, &pr);
 	session_cleanup(s);
 	if (cfg->report_path)
-		write_report(&sp, &res);
+		write_report(&sp, &res, &pr);
 	report_leaks(&res);
-	summarize(&sp, &res, line, sizeof(line));
+	summarize(&sp, &res, &pr, line, sizeof(line));
 	snprintf(msg, sizeof(msg), "done %s", line);
 	if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		cw_log(CW_LOG_NORMAL, "%s", line);

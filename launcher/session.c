@@ -89,6 +89,32 @@ int session_create(struct session *s, const struct cw_config *cfg, struct cw_err
 	return 0;
 }
 
+int session_make_pool(struct session *s, const struct cw_config *cfg, struct cw_error *err)
+{
+	struct cgpool_limits limits = { cfg->memory, cfg->cpus, cfg->pids };
+
+	if (cfg->no_cgroup) {
+		if (cfg->memory || cfg->cpus > 0 || cfg->pids)
+			return cw_error_set(err, 0, "--memory, --cpus and --pids need a pool: "
+					    "drop --no-cgroup");
+		cw_warn("session %s: running without a cgroup pool (--no-cgroup)", s->id);
+		return 0;
+	}
+	if (cgpool_open(&s->pool, s->id, &limits, NULL, err) < 0)
+		return cw_error_wrap(err, "no cgroup pool (--no-cgroup runs without one)");
+	snprintf(s->cgroup, sizeof(s->cgroup), "%s", cgpool_parent(&s->pool));
+	return 0;
+}
+
+void session_remove_pool(struct session *s)
+{
+	struct cw_error err;
+
+	if (s->cgroup[0] && (cgpool_kill(&s->pool, &err) < 0 || cgpool_destroy(&s->pool, &err) < 0))
+		cw_warn("%s", err.msg);
+	cgpool_close(&s->pool);
+}
+
 void session_cleanup(struct session *s)
 {
 	if (s->socket_path[0])

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../cgroup/cgpool.h"
 #include "../common/error.h"
 #include "cli.h"
 
@@ -26,6 +27,7 @@ struct session {
 	char dir[PATH_MAX];	   /* private 0700 directory */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* proxy socket */
 	char cgroup[PATH_MAX];	   /* pool path relative to the hierarchy, "" if none */
+	struct cgpool pool;	   /* the pool, when cgroup[0] */
 	int listen_fd;		   /* listening socket, until handed to the session process */
 	int ctl_fd;		   /* launcher's end of the control pair */
 	pid_t pid;		   /* the session process */
@@ -34,6 +36,9 @@ struct session {
 };
 
 int session_create(struct session *s, const struct cw_config *cfg, struct cw_error *err);
+
+/* Create the cgroup pool (unless --no-cgroup). */
+int session_make_pool(struct session *s, const struct cw_config *cfg, struct cw_error *err);
 
 int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_error *err);
 
@@ -45,7 +50,11 @@ void session_send(struct session *s, const char *verb, long value);
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
 		      size_t size);
 
-/* Remove the directory if the session process could not. */
+/* Remove the socket and directory. */
 void session_cleanup(struct session *s);
+
+/* Kill what is in the pool and remove it, when the session process could
+ * not (it failed to start, or died). */
+void session_remove_pool(struct session *s);
 
 #endif

@@ -1,0 +1,39 @@
+/* cgpool-internal.h - the backends behind cgpool.h: cgroup v1 through
+ * libcgroup, v2 through the unified hierarchy's files. */
+#ifndef CI_WRAP_CGPOOL_INTERNAL_H
+#define CI_WRAP_CGPOOL_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "cgpool.h"
+
+/* How long killing waits for the pool to empty. */
+#define CGPOOL_KILL_WAIT_MS 5000
+
+struct cgpool_ops {
+	const char *name; /* "v1", "v2" */
+	int (*create)(struct cgpool *pool, struct cw_error *err);
+	int (*enter)(struct cgpool *pool, pid_t pid, struct cw_error *err);
+	void (*stats)(struct cgpool *pool, struct cgpool_stats *stats);
+	int (*kill)(struct cgpool *pool, struct cw_error *err);
+	int (*destroy)(struct cgpool *pool, struct cw_error *err);
+	void (*release)(struct cgpool *pool); /* free priv */
+};
+
+extern const struct cgpool_ops cgpool_v1_ops;
+extern const struct cgpool_ops cgpool_v2_ops;
+
+/* Shared helpers (cgpool.c). */
+int cgpool_write(const char *dir, const char *file, const char *value, struct cw_error *err);
+int64_t cgpool_read_int(const char *dir, const char *file);
+/* Value of "key N" in a flat-keyed file (memory.events, cpu.stat). */
+int64_t cgpool_read_key(const char *dir, const char *file, const char *key);
+/* SIGKILL every pid listed in dir/cgroup.procs and below; returns the count,
+ * and whether any process is still listed in *populated. */
+int cgpool_kill_procs(const char *dir, bool *populated);
+/* rmdir dir's subdirectories bottom-up, then dir; ENOENT is fine. */
+int cgpool_rmdir_tree(const char *dir, struct cw_error *err);
+/* CPU period docker uses, and the quota for cpus. */
+#define CGPOOL_CPU_PERIOD 100000
+
+#endif

@@ -1,0 +1,227 @@
+/* cgpool.c - backend choice and the file helpers both backends use. */
+#include "cgpool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "cgpool-internal.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		const char *root, struct cw_error *err)
+{
+	struct statfs fs;
+
+	memset(pool, 0, sizeof(*pool));
+	pool->limits = *limits;
+	snprintf(pool->path, sizeof(pool->path), "/ci-wrap/%s", session);
+	if (root != NULL) {
+		snprintf(pool->root, sizeof(pool->root), "%s", root);
+		pool->ops = &cgpool_v2_ops;
+	} else if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+		snprintf(pool->root, sizeof(pool->root), "/sys/fs/cgroup");
+		pool->ops = &cgpool_v2_ops;
+	} else {
+		pool->ops = &cgpool_v1_ops;
+	}
+	if (pool->ops->create(pool, err) < 0) {
+		struct cw_error ignored;
+
+		pool->ops->destroy(pool, &ignored);
+		cgpool_close(pool);
+		return cw_error_wrap(err, "creating the cgroup pool %s (cgroup %s)", pool->path,
+				     pool->ops->name);
+	}
+	return 0;
+}
+
+int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
+{
+	if (pool->priv == NULL)
+		return cw_error_set(err, 0, "the pool %s is gone", pool->path);
+	return pool->ops->enter(pool, pid, err);
+}
+
+const char *cgpool_parent(const struct cgpool *pool)
+{
+	return pool->path;
+}
+
+void cgpool_stats(struct cgpool *pool, struct cgpool_stats *stats)
+{
+	stats->memory_peak = -1;
+	stats->cpu_s = -1;
+	stats->oom_kills = -1;
+	if (pool->priv)
+		pool->ops->stats(pool, stats);
+}
+
+int cgpool_kill(struct cgpool *pool, struct cw_error *err)
+{
+	return pool->priv ? pool->ops->kill(pool, err) : 0;
+}
+
+int cgpool_destroy(struct cgpool *pool, struct cw_error *err)
+{
+	int rc = pool->priv ? pool->ops->destroy(pool, err) : 0;
+
+	cgpool_close(pool);
+	return rc;
+}
+
+void cgpool_close(struct cgpool *pool)
+{
+	if (pool->ops && pool->priv)
+		pool->ops->release(pool);
+	pool->priv = NULL;
+}
+
+const char *cgpool_version(const struct cgpool *pool)
+{
+	return pool->ops->name;
+}
+
+int cgpool_write(const char *dir, const char *file, const char *value, struct cw_error *err)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, value, strlen(value)) < 0)
+		return cw_error_set(err, errno, "writing '%s' to %s", value, path);
+	return 0;
+}
+
+int64_t cgpool_read_int(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	buf = read_small_file(path, 64);
+	return buf ? strtoll(buf, NULL, 10) : -1;
+}
+
+int64_t cgpool_read_key(const char *dir, const char *file, const char *key)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+	size_t klen = strlen(key);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	buf = read_small_file(path, 8192);
+	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			return strtoll(line + klen + 1, NULL, 10);
+	return -1;
+}
+
+/* Call fn on dir and every cgroup below it. */
+static void walk(const char *dir, void (*fn)(const char *dir, void *arg), void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	fn(dir, arg);
+	while (d && (e = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		walk(sub, fn, arg);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Counters for kill_one. */
+struct kill_count {
+	int killed;	/* signals sent */
+	bool populated; /* some pid was listed */
+};
+
+static void kill_one(const char *dir, void *arg)
+{
+	struct kill_count *k = arg;
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	buf = read_small_file(path, 1 << 20);
+	for (char *p = buf; p && *p;) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		k->populated = true;
+		if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+			k->killed++;
+		p = end;
+		while (*p == '\n')
+			p++;
+	}
+}
+
+int cgpool_kill_procs(const char *dir, bool *populated)
+{
+	struct kill_count k = { 0, false };
+
+	walk(dir, kill_one, &k);
+	*populated = k.populated;
+	return k.killed;
+}
+
+static void unlink_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_type == DT_REG)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Depth-first removal: children before their parent. */
+int cgpool_rmdir_tree(const char *dir, struct cw_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (d == NULL)
+		return errno == ENOENT ? 0 : cw_error_set(err, errno, "opening %s", dir);
+	while ((e = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+		if (cgpool_rmdir_tree(sub, err) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (rmdir(dir) < 0 && errno == ENOTEMPTY)
+		unlink_files(dir); /* a plain directory tree (tests), not cgroupfs */
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		rc = cw_error_set(err, errno, "removing %s", dir);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* cgpool.h - the session's cgroup pool: one memory/cpu/pids budget for the
+ * command and every container it starts.
+ *
+ * 1. cgpool_open() detects cgroup v1 or v2 and creates <root>/ci-wrap/<session>
+ *    with the limits, and the leaf <session>/job for the command.
+ * 2. cgpool_enter() moves a process (the command, before exec) into the leaf;
+ *    containers join through docker's cgroup parent, cgpool_parent().
+ * 3. At teardown: cgpool_stats(), cgpool_kill() every process left, then
+ *    cgpool_destroy() in every hierarchy.
+ */
+#ifndef CI_WRAP_CGPOOL_H
+#define CI_WRAP_CGPOOL_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/error.h"
+
+struct cgpool_limits {
+	int64_t memory; /* bytes, 0 for none */
+	double cpus;	/* CPUs, 0 for none */
+	int64_t pids;	/* processes, 0 for none */
+};
+
+struct cgpool_stats {
+	int64_t memory_peak; /* bytes, -1 if unknown */
+	double cpu_s;	     /* CPU seconds used, -1 if unknown */
+	int64_t oom_kills;   /* OOM kills inside the pool, -1 if unknown */
+};
+
+struct cgpool_ops;
+
+struct cgpool {
+	const struct cgpool_ops *ops; /* v1 or v2 */
+	char path[256];		      /* "/ci-wrap/<session>", as docker's cgroup parent */
+	char root[256];	      /* v2: the unified mount (a fake tree in tests) */
+	struct cgpool_limits limits;  /* what was asked */
+	void *priv;		      /* backend state */
+};
+
+/* Create the pool for session. root is the v2 mount to use, or NULL to
+ * detect the host's cgroup layout. */
+int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		const char *root, struct cw_error *err);
+
+int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err);
+
+/* The cgroup parent for containers and builds: the pool's path. */
+const char *cgpool_parent(const struct cgpool *pool);
+
+void cgpool_stats(struct cgpool *pool, struct cgpool_stats *stats);
+
+/* Kill every process in the pool and wait (bounded) until it is empty;
+ * returns how many were killed, -1 if some survived. */
+int cgpool_kill(struct cgpool *pool, struct cw_error *err);
+
+/* Remove the leaf and the pool in every hierarchy; free the backend. */
+int cgpool_destroy(struct cgpool *pool, struct cw_error *err);
+
+/* Free the backend's state but leave the cgroups (a process that hands the
+ * pool on to another). Safe after cgpool_destroy(). */
+void cgpool_close(struct cgpool *pool);
+
+/* "v1" or "v2". */
+const char *cgpool_version(const struct cgpool *pool);
+
+#endif
