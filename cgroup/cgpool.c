@@ -20,12 +20,13 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
-		const char *root, struct cw_error *err)
+static int open_pool(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		     const char *root, bool existing, struct cw_error *err)
 {
 	struct statfs fs;
 
 	memset(pool, 0, sizeof(*pool));
+	pool->existing = existing;
 	pool->limits = *limits;
 	snprintf(pool->path, sizeof(pool->path), "/ci-wrap/%s", session);
 	if (root != NULL) {
@@ -40,12 +41,25 @@ int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_li
 	if (pool->ops->create(pool, err) < 0) {
 		struct cw_error ignored;
 
-		pool->ops->destroy(pool, &ignored);
+		if (!existing)
+			pool->ops->destroy(pool, &ignored);
 		cgpool_close(pool);
 		return cw_error_wrap(err, "creating the cgroup pool %s (cgroup %s)", pool->path,
 				     pool->ops->name);
 	}
 	return 0;
+}
+
+int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		const char *root, struct cw_error *err)
+{
+	return open_pool(pool, session, limits, root, false, err);
+}
+
+int cgpool_attach(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		  const char *root, struct cw_error *err)
+{
+	return open_pool(pool, session, limits, root, true, err);
 }
 
 int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)

@@ -12,6 +12,7 @@
 #define CI_WRAP_CGPOOL_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +37,7 @@ struct cgpool {
 	char path[256];		      /* "/ci-wrap/<session>", as docker's cgroup parent */
 	char root[256];	      /* v2: the unified mount (a fake tree in tests) */
 	struct cgpool_limits limits;  /* what was asked */
+	bool existing;		      /* attached to a pool made by another process */
 	void *priv;		      /* backend state */
 };
 
@@ -43,6 +45,11 @@ struct cgpool {
  * detect the host's cgroup layout. */
 int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
 		const char *root, struct cw_error *err);
+
+/* Attach to the pool another process created for session (the session
+ * process takes over the launcher's pool after its re-exec). */
+int cgpool_attach(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
+		  const char *root, struct cw_error *err);
 
 int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err);
 

@@ -2,6 +2,9 @@
  * hierarchy (memory, cpu, cpuacct, pids, freezer), each with the leaf.
  * Killing freezes the pool first, so a fork bomb cannot outrun it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <libcgroup.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@ static const char *controllers[] = { "memory", "cpu", "cpuacct", "pids", "freeze
 struct v1_state {
 	struct cgroup *pool;	       /* libcgroup's view of <root>/ci-wrap/<session> */
 	struct cgroup *leaf;	       /* and of its leaf "job" */
+	int oom_fd;		       /* eventfd: OOM events of the pool, or -1 */
 	char mount[NCTRL][256];	       /* mount point per controller, "" if absent */
 	char dir[NCTRL][512];	       /* the pool's directory in it */
 };
@@ -84,12 +88,35 @@ static int check_required(const struct cgpool *pool, const struct v1_state *st,
 	return 0;
 }
 
+/* v1 counts an OOM kill in the victim's own memcg, which is gone with its
+ * container by the time we read it; the pool's OOM notifications are what
+ * says its budget ran out. */
+static void watch_oom(struct v1_state *st)
+{
+	char path[PATH_MAX], line[64];
+	_cleanup_close_ int ctl = -1;
+	_cleanup_close_ int oom = -1;
+
+	st->oom_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/memory.oom_control", st->dir[MEMORY]);
+	oom = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/cgroup.event_control", st->dir[MEMORY]);
+	ctl = open(path, O_WRONLY | O_CLOEXEC);
+	snprintf(line, sizeof(line), "%d %d", st->oom_fd, oom);
+	if (st->oom_fd < 0 || oom < 0 || ctl < 0 || write_all(ctl, line, strlen(line)) < 0) {
+		if (st->oom_fd >= 0)
+			close(st->oom_fd);
+		st->oom_fd = -1;
+	}
+}
+
 static int v1_create(struct cgpool *pool, struct cw_error *err)
 {
 	struct v1_state *st = xcalloc(1, sizeof(*st));
 	char name[300];
 	int rc;
 
+	st->oom_fd = -1;
 	pool->priv = st;
 	rc = cgroup_init();
 	if (rc != 0)
@@ -102,6 +129,10 @@ static int v1_create(struct cgpool *pool, struct cw_error *err)
 	st->leaf = new_group(st, name, NULL);
 	if (st->pool == NULL || st->leaf == NULL)
 		return cw_error_set(err, ENOMEM, "preparing the cgroups");
+	if (pool->existing) {
+		watch_oom(st);
+		return 0;
+	}
 	rc = cgroup_create_cgroup(st->pool, 0);
 	if (rc == 0)
 		rc = cgroup_create_cgroup(st->leaf, 0);
@@ -134,6 +165,13 @@ static void v1_stats(struct cgpool *pool, struct cgpool_stats *s)
 	s->memory_peak = cgpool_read_int(st->dir[MEMORY], "memory.max_usage_in_bytes");
 	s->cpu_s = ns >= 0 ? (double)ns / 1e9 : -1;
 	s->oom_kills = cgpool_read_key(st->dir[MEMORY], "memory.oom_control", "oom_kill");
+	if (st->oom_fd >= 0) {
+		uint64_t events = 0;
+
+		if (read(st->oom_fd, &events, sizeof(events)) == sizeof(events) &&
+		    (int64_t)events > s->oom_kills)
+			s->oom_kills = (int64_t)events;
+	}
 }
 
 static bool frozen(const char *dir)
@@ -204,6 +242,8 @@ static void v1_release(struct cgpool *pool)
 {
 	struct v1_state *st = pool->priv;
 
+	if (st->oom_fd >= 0)
+		close(st->oom_fd);
 	if (st->pool)
 		cgroup_free(&st->pool);
 	if (st->leaf)

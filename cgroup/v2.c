@@ -78,6 +78,8 @@ static int v2_create(struct cgpool *pool, struct cw_error *err)
 	snprintf(parent, sizeof(parent), "%s/ci-wrap", pool->root);
 	snprintf(st->dir, sizeof(st->dir), "%s%s", pool->root, pool->path);
 	snprintf(st->leaf, sizeof(st->leaf), "%s/job", st->dir);
+	if (pool->existing)
+		return 0;
 	if (delegate(pool->root, err) < 0 || make_dir(parent, err) < 0 ||
 	    delegate(parent, err) < 0 || make_dir(st->dir, err) < 0 ||
 	    write_limits(pool, st->dir, err) < 0 || delegate(st->dir, err) < 0 ||

@@ -141,9 +141,6 @@ static void setup_process(struct session_process *sp)
 	sigset_t all;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-	/* Out of the job's process group, so the terminal's ^C and a CI
-	 * system's group kill reach the command, not us. */
-	setsid();
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	signal(SIGINT, SIG_IGN);
@@ -333,4 +330,30 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	if (sp.audit)
 		fclose(sp.audit);
 	_exit(0);
+}
+
+void session_process_exec(const char *listen_fd, const char *ctl_fd)
+{
+	static struct session s;
+	static struct cw_config cfg;
+	int ctl = atoi(ctl_fd);
+	_cleanup_free_ char *msg = xmalloc(1 << 20);
+	ssize_t n = recv(ctl, msg, 1 << 20, 0);
+
+	fcntl(ctl, F_SETFD, FD_CLOEXEC);
+	if (n <= 0 || session_state_unpack(msg, (size_t)n, &s, &cfg) < 0)
+		cw_die(125, 0, "the session process got no state from ci-wrap");
+	s.listen_fd = atoi(listen_fd);
+	fcntl(s.listen_fd, F_SETFD, FD_CLOEXEC);
+	cw_log_level = cfg.verbosity;
+	if (s.cgroup[0]) {
+		struct cgpool_limits limits = { cfg.memory, cfg.cpus, cfg.pids };
+		struct cw_error err = { 0 };
+
+		if (cgpool_attach(&s.pool, s.id, &limits, NULL, &err) < 0) {
+			cw_warn("session %s: %s", s.id, err.msg);
+			s.cgroup[0] = '\0';
+		}
+	}
+	session_process_main(&s, &cfg, ctl);
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -123,10 +124,108 @@ void session_cleanup(struct session *s)
 		rmdir(s->dir);
 }
 
+/* What the session process needs to know, sent over the control pair
+ * after its re-exec: it starts with a clean environment and no memory. */
+static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
+{
+	json_t *labels = json_array(), *cmd = json_array();
+
+	for (size_t i = 0; i < cfg->nlabels; i++)
+		json_array_append_new(labels, json_string(cfg->labels[i]));
+	for (char **a = cfg->command; a && *a; a++)
+		json_array_append_new(cmd, json_string(*a));
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,s:s?,"
+			 "s:i,s:I,s:f,s:I}",
+			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
+			 "started_s", (json_int_t)s->started.tv_sec, "started_ns",
+			 (json_int_t)s->started.tv_nsec, "started_ms", (json_int_t)s->started_ms,
+			 "docker", cfg->docker_socket, "job", cfg->job_id, "labels", labels,
+			 "command", cmd, "keep_images", cfg->keep_images, "grace_ms",
+			 (json_int_t)cfg->grace_ms, "report", cfg->report_path, "audit",
+			 cfg->audit_path, "verbosity", cfg->verbosity, "memory",
+			 (json_int_t)cfg->memory, "cpus", cfg->cpus, "pids", (json_int_t)cfg->pids);
+}
+
+static char *dup_or_null(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? xstrdup(v) : NULL;
+}
+
+static void copy_string(char *dst, size_t size, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+int session_state_unpack(const char *msg, size_t len, struct session *s, struct cw_config *cfg)
+{
+	json_t *o = json_loadb(msg, len, 0, NULL), *v;
+	size_t i, n;
+
+	if (!json_is_object(o))
+		return -1;
+	memset(s, 0, sizeof(*s));
+	memset(cfg, 0, sizeof(*cfg));
+	copy_string(s->id, sizeof(s->id), o, "id");
+	copy_string(s->dir, sizeof(s->dir), o, "dir");
+	copy_string(s->socket_path, sizeof(s->socket_path), o, "socket");
+	copy_string(s->cgroup, sizeof(s->cgroup), o, "cgroup");
+	s->started.tv_sec = (time_t)json_integer_value(json_object_get(o, "started_s"));
+	s->started.tv_nsec = (long)json_integer_value(json_object_get(o, "started_ns"));
+	s->started_ms = (uint64_t)json_integer_value(json_object_get(o, "started_ms"));
+	cfg->docker_socket = dup_or_null(o, "docker");
+	cfg->job_id = dup_or_null(o, "job");
+	cfg->report_path = dup_or_null(o, "report");
+	cfg->audit_path = dup_or_null(o, "audit");
+	cfg->keep_images = json_is_true(json_object_get(o, "keep_images"));
+	cfg->grace_ms = json_integer_value(json_object_get(o, "grace_ms"));
+	cfg->verbosity = (int)json_integer_value(json_object_get(o, "verbosity"));
+	cfg->memory = json_integer_value(json_object_get(o, "memory"));
+	cfg->cpus = json_real_value(json_object_get(o, "cpus"));
+	cfg->pids = json_integer_value(json_object_get(o, "pids"));
+	n = json_array_size(json_object_get(o, "labels"));
+	cfg->labels = xcalloc(n + 1, sizeof(char *));
+	json_array_foreach(json_object_get(o, "labels"), i, v)
+		cfg->labels[cfg->nlabels++] = xstrdup(json_string_value(v));
+	n = json_array_size(json_object_get(o, "command"));
+	cfg->command = xcalloc(n + 1, sizeof(char *));
+	json_array_foreach(json_object_get(o, "command"), i, v)
+		cfg->command[i] = xstrdup(json_string_value(v));
+	json_decref(o);
+	return cfg->docker_socket && cfg->job_id && s->id[0] ? 0 : -1;
+}
+
+/* In the forked child: become the session process. Its own session and
+ * process group keep it out of a terminal's ^C and a CI system's group
+ * kill; a fresh exec with an almost empty environment keeps it out of
+ * Jenkins' ProcessTreeKiller, which finds its victims by the build's
+ * cookie in /proc/PID/environ (the exec-time environment). */
+__attribute__((noreturn)) static void exec_session_process(int listen_fd, int ctl_fd)
+{
+	char lfd[16], cfd[16];
+	char *argv[] = { "ci-wrap", "__session", lfd, cfd, NULL };
+	char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			 NULL };
+
+	setsid();
+	snprintf(lfd, sizeof(lfd), "%d", listen_fd);
+	snprintf(cfd, sizeof(cfd), "%d", ctl_fd);
+	fcntl(listen_fd, F_SETFD, 0);
+	fcntl(ctl_fd, F_SETFD, 0);
+	execve("/proc/self/exe", argv, envp);
+	cw_die(125, errno, "re-executing the session process");
+}
+
 int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_error *err)
 {
 	int pair[2];
+	json_t *state;
+	char *msg;
 	pid_t pid;
+	int rc;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return cw_error_set(err, errno, "creating the control socket");
@@ -138,13 +237,20 @@ int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_erro
 	}
 	if (pid == 0) {
 		close(pair[0]);
-		session_process_main(s, cfg, pair[1]);
+		exec_session_process(s->listen_fd, pair[1]);
 	}
 	close(pair[1]);
 	close(s->listen_fd);
 	s->listen_fd = -1; /* owned by the session process now */
 	s->ctl_fd = pair[0];
 	s->pid = pid;
+	state = state_pack(s, cfg);
+	msg = json_dumps(state, JSON_COMPACT);
+	json_decref(state);
+	rc = msg && send(s->ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) >= 0 ? 0 : -1;
+	free(msg);
+	if (rc < 0)
+		return cw_error_set(err, errno, "handing the session to the session process");
 	return 0;
 }
 

@@ -50,6 +50,9 @@ void session_send(struct session *s, const char *verb, long value);
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
 		      size_t size);
 
+/* ci-wrap __session LISTEN_FD CTL_FD: the re-executed session process. */
+__attribute__((noreturn)) void session_process_exec(const char *listen_fd, const char *ctl_fd);
+
 /* Remove the socket and directory. */
 void session_cleanup(struct session *s);
 
