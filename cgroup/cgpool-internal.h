@@ -14,6 +14,7 @@ struct cgpool_ops {
 	const char *name; /* "v1", "v2" */
 	int (*create)(struct cgpool *pool, struct cw_error *err);
 	int (*enter)(struct cgpool *pool, pid_t pid, struct cw_error *err);
+	int (*leave)(struct cgpool *pool, pid_t pid, struct cw_error *err);
 	void (*stats)(struct cgpool *pool, struct cgpool_stats *stats);
 	int (*kill)(struct cgpool *pool, struct cw_error *err);
 	int (*destroy)(struct cgpool *pool, struct cw_error *err);

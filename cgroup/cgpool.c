@@ -69,6 +69,13 @@ int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return pool->ops->enter(pool, pid, err);
 }
 
+int cgpool_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
+{
+	if (pool->priv == NULL)
+		return cw_error_set(err, 0, "the pool %s is gone", pool->path);
+	return pool->ops->leave(pool, pid, err);
+}
+
 const char *cgpool_parent(const struct cgpool *pool)
 {
 	return pool->path;

@@ -53,6 +53,10 @@ int cgpool_attach(struct cgpool *pool, const char *session, const struct cgpool_
 
 int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err);
 
+/* Move pid back to the root cgroup of the pool's hierarchies (hook mode:
+ * the job's shell steps out before `stop` kills what is in the pool). */
+int cgpool_leave(struct cgpool *pool, pid_t pid, struct cw_error *err);
+
 /* The cgroup parent for containers and builds: the pool's path. */
 const char *cgpool_parent(const struct cgpool *pool);
 

@@ -157,6 +157,17 @@ static int v1_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return rc == 0 ? 0 : v1_fail(err, rc, "moving the command into the pool");
 }
 
+static int v1_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
+{
+	struct v1_state *st = pool->priv;
+	struct cgroup *root = new_group(st, "", NULL); /* "" is each hierarchy's root */
+	int rc = root ? cgroup_attach_task_pid(root, pid) : ECGFAIL;
+
+	if (root)
+		cgroup_free(&root);
+	return rc == 0 ? 0 : v1_fail(err, rc, "moving a process out of the pool");
+}
+
 static void v1_stats(struct cgpool *pool, struct cgpool_stats *s)
 {
 	struct v1_state *st = pool->priv;
@@ -255,6 +266,7 @@ const struct cgpool_ops cgpool_v1_ops = {
 	.name = "v1",
 	.create = v1_create,
 	.enter = v1_enter,
+	.leave = v1_leave,
 	.stats = v1_stats,
 	.kill = v1_kill,
 	.destroy = v1_destroy,

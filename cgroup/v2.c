@@ -97,6 +97,14 @@ static int v2_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return cgpool_write(st->leaf, "cgroup.procs", v, err);
 }
 
+static int v2_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	return cgpool_write(pool->root, "cgroup.procs", v, err);
+}
+
 static void v2_stats(struct cgpool *pool, struct cgpool_stats *s)
 {
 	struct v2_state *st = pool->priv;
@@ -153,6 +161,7 @@ const struct cgpool_ops cgpool_v2_ops = {
 	.name = "v2",
 	.create = v2_create,
 	.enter = v2_enter,
+	.leave = v2_leave,
 	.stats = v2_stats,
 	.kill = v2_kill,
 	.destroy = v2_destroy,

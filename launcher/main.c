@@ -14,6 +14,8 @@
 #include "../common/util.h"
 #include "child.h"
 #include "cli.h"
+#include "reap.h"
+#include "registry.h"
 #include "session.h"
 
 #define EXIT_CIWRAP 125
@@ -129,6 +131,124 @@ static int run(struct cw_config *cfg)
 	return signo ? 128 + signo : child_exit_code(wstatus);
 }
 
+static int reap(const struct cw_config *cfg)
+{
+	struct reap_opts o = { .docker_socket = cfg->docker_socket, .dry_run = cfg->dry_run,
+			       .older_than_ms = cfg->older_than_ms, .grace_ms = cfg->grace_ms,
+			       .quiet = cfg->verbosity == CW_LOG_QUIET };
+
+	if (reap_run(&o) < 0) {
+		cw_log(CW_LOG_QUIET, "reap: cannot list resources on the daemon at unix://%s",
+		       cfg->docker_socket);
+		return EXIT_CIWRAP;
+	}
+	return 0;
+}
+
+/* Print a value in single quotes for the shell's eval. */
+static void print_quoted(const char *s)
+{
+	putchar('\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+/* ci-wrap start: a detached session guarded by the calling shell, which
+ * moves into the pool; the exports go to stdout for eval. The command
+ * substitution of bash and dash execs us directly, so our parent is the
+ * job's shell itself. */
+static int start(struct cw_config *cfg)
+{
+	struct cw_error err = { 0 };
+	struct session s;
+
+	if (session_create(&s, cfg, &err) < 0) {
+		cw_log(CW_LOG_QUIET, "%s", err.msg);
+		return EXIT_CIWRAP;
+	}
+	s.guard_pid = getppid();
+	if (session_make_pool(&s, cfg, &err) < 0 ||
+	    (s.cgroup[0] && cgpool_enter(&s.pool, s.guard_pid, &err) < 0) ||
+	    session_spawn(&s, cfg, &err) < 0) {
+		cw_log(CW_LOG_QUIET, "%s", err.msg);
+		session_cleanup(&s);
+		session_remove_pool(&s);
+		return EXIT_CIWRAP;
+	}
+	fputs("export DOCKER_HOST=", stdout);
+	print_quoted("unix://");
+	print_quoted(s.socket_path);
+	fputs("; export CI_WRAP_SESSION=", stdout);
+	print_quoted(s.id);
+	if (s.cgroup[0]) {
+		fputs("; export CI_WRAP_CGROUP=", stdout);
+		print_quoted(s.cgroup);
+	}
+	fputs("; unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH\n", stdout);
+	cw_verbose("session %s: started, guarded by pid %d", s.id, (int)s.guard_pid);
+	cgpool_close(&s.pool);
+	close(s.ctl_fd);
+	return 0;
+}
+
+/* Move our shell and ourselves out of the pool, signal the session process
+ * and wait for its summary. */
+static void stop_one(const struct registry_entry *e, int64_t grace_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)grace_ms + 120000;
+	char line[1024], path[64];
+	struct cgpool pool;
+	struct cgpool_limits none = { 0, 0, 0 };
+	struct cw_error err;
+
+	if (e->cgroup[0] && cgpool_attach(&pool, e->id, &none, NULL, &err) == 0) {
+		cgpool_leave(&pool, getppid(), &err);
+		cgpool_leave(&pool, getpid(), &err);
+		cgpool_close(&pool);
+	}
+	if (kill(e->pid, SIGTERM) < 0) {
+		cw_log(CW_LOG_NORMAL, "session %s: already stopped", e->id);
+		return;
+	}
+	snprintf(path, sizeof(path), "%d", (int)e->pid);
+	while (now_ms() < deadline && registry_owner_alive(e->owner))
+		usleep(20000);
+	if (registry_take_summary(e->id, line, sizeof(line)) == 0)
+		cw_log(CW_LOG_NORMAL, "%s", line);
+	else
+		cw_log(CW_LOG_NORMAL, "session %s: stopped", e->id);
+}
+
+/* ci-wrap stop: --session, else $CI_WRAP_SESSION, else this job's sessions
+ * (GitLab's after_script runs in a new shell without our exports). */
+static int stop(const struct cw_config *cfg)
+{
+	const char *id = cfg->session ? cfg->session : getenv("CI_WRAP_SESSION");
+	size_t n = 0, stopped = 0;
+	struct registry_entry *list = registry_list(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct registry_entry *e = &list[i];
+
+		if (id ? strcmp(e->id, id) != 0 : strcmp(e->job, cfg->job_id) != 0)
+			continue;
+		if (!registry_owner_alive(e->owner))
+			continue; /* reap's business */
+		stop_one(e, cfg->grace_ms);
+		stopped++;
+	}
+	free(list);
+	if (stopped == 0)
+		cw_log(CW_LOG_NORMAL, "no running session %s%s: nothing to stop", id ? id : "of job ",
+		       id ? "" : cfg->job_id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cw_config cfg;
@@ -138,13 +258,18 @@ int main(int argc, char **argv)
 		session_process_exec(argv[2], argv[3]);
 	cli_parse(argc, argv, &cfg);
 	cw_log_level = cfg.verbosity;
-	if (cfg.mode != MODE_RUN) {
-		cw_log(CW_LOG_QUIET, "'%s' is not available yet in this build", argv[1]);
+	if (cfg.mode == MODE_REAP) {
+		status = reap(&cfg);
 		cli_free(&cfg);
-		return EXIT_CIWRAP;
+		return status;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	status = run(&cfg);
+	if (cfg.mode == MODE_START)
+		status = start(&cfg);
+	else if (cfg.mode == MODE_STOP)
+		status = stop(&cfg);
+	else
+		status = run(&cfg);
 	cli_free(&cfg);
 	return status;
 }

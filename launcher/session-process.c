@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -19,6 +21,8 @@
 #include "../common/util.h"
 #include "../proxy/proxy.h"
 #include "docker.h"
+#include "reap.h"
+#include "registry.h"
 #include "session-internal.h"
 #include "teardown.h"
 
@@ -34,6 +38,9 @@ struct session_process {
 	int ctl_fd;		       /* our end of the control pair */
 	ev_io ctl_w;		       /* watches it */
 	ev_signal term_w;	       /* SIGTERM: tear down now */
+	ev_io guard_w;		       /* start: the shell's pidfd */
+	int guard_fd;		       /* that pidfd, or -1 */
+	bool stopped;		       /* `ci-wrap stop` asked (SIGTERM) */
 	pid_t cmd_pid;		       /* the command, once the launcher says */
 	int exit_status;	       /* its exit status, -1 until known */
 	bool launcher_gone;	       /* the control pair hit EOF */
@@ -86,6 +93,8 @@ static void begin_teardown(struct session_process *sp)
 	sp->tearing_down = true;
 	ev_io_stop(sp->loop, &sp->ctl_w);
 	ev_signal_stop(sp->loop, &sp->term_w);
+	if (sp->guard_fd >= 0)
+		ev_io_stop(sp->loop, &sp->guard_w);
 	/* Nothing may connect from now on. */
 	unlink(sp->s->socket_path);
 	proxy_drain(sp->proxy, DRAIN_TIMEOUT_MS, on_drained, sp);
@@ -114,6 +123,10 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n <= 0 && sp->s->guard_pid > 0) {
+		ev_io_stop(sp->loop, &sp->ctl_w); /* start returned; the shell is watched */
+		return;
+	}
 	if (n <= 0) {
 		guard(sp);
 		return;
@@ -133,7 +146,35 @@ static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	sp->stopped = true;
 	begin_teardown(sp);
+}
+
+/* start: the job's shell exited (a failed GitLab job skips
+ * post_build_script, a cancel kills the shell's group): tear down. */
+static void on_guarded_exit(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session_process *sp = w->data;
+
+	(void)revents;
+	ev_io_stop(loop, w);
+	begin_teardown(sp);
+}
+
+static void watch_guarded(struct session_process *sp)
+{
+	sp->guard_fd = -1;
+	if (sp->s->guard_pid <= 0)
+		return;
+	sp->guard_fd = (int)syscall(SYS_pidfd_open, sp->s->guard_pid, 0);
+	if (sp->guard_fd < 0) {
+		cw_warn("session %s: cannot watch pid %d: %s", sp->s->id, (int)sp->s->guard_pid,
+			strerror(errno));
+		return;
+	}
+	ev_io_init(&sp->guard_w, on_guarded_exit, sp->guard_fd, EV_READ);
+	sp->guard_w.data = sp;
+	ev_io_start(sp->loop, &sp->guard_w);
 }
 
 static void setup_process(struct session_process *sp)
@@ -163,6 +204,37 @@ static void setup_process(struct session_process *sp)
 	}
 }
 
+/* Enter the host's registry, so stop and reap can find this session. */
+static void register_session(const struct session_process *sp)
+{
+	struct registry_entry e = { .pid = getpid() };
+	struct cw_error err;
+
+	snprintf(e.id, sizeof(e.id), "%s", sp->s->id);
+	snprintf(e.job, sizeof(e.job), "%s", sp->cfg->job_id);
+	snprintf(e.owner, sizeof(e.owner), "%s", sp->owner);
+	snprintf(e.dir, sizeof(e.dir), "%s", sp->s->dir);
+	snprintf(e.cgroup, sizeof(e.cgroup), "%s", sp->s->cgroup);
+	if (registry_add(&e, &err) < 0)
+		cw_verbose("%s", err.msg);
+}
+
+/* Clean up after sessions that died on this host, in a child so the proxy
+ * serves from the first moment; quietly, as the SPEC asks. */
+static void sweep_dead_sessions(const struct session_process *sp)
+{
+	struct reap_opts o = { .docker_socket = sp->cfg->docker_socket, .grace_ms = 0,
+			       .quiet = true, .skip = sp->s->id };
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return;
+	close(sp->ctl_fd);
+	close(sp->s->listen_fd);
+	reap_run(&o);
+	_exit(0);
+}
+
 static void serve(struct session_process *sp, json_t *labels)
 {
 	struct proxy_config pc = {
@@ -184,6 +256,7 @@ static void serve(struct session_process *sp, json_t *labels)
 	ev_signal_init(&sp->term_w, on_term, SIGTERM);
 	sp->term_w.data = sp;
 	ev_signal_start(sp->loop, &sp->term_w);
+	watch_guarded(sp);
 	ev_run(sp->loop, 0);
 }
 
@@ -252,9 +325,9 @@ static void write_report(const struct session_process *sp, const struct teardown
 		json_array_append_new(cmd, json_string(*a));
 	format_rfc3339(&sp->s->started, started, sizeof(started));
 	report = json_pack(
-		"{s:s,s:s,s:o,s:i,s:s,s:f,s:{s:o,s:o,s:o,s:o,s:o},s:{s:I,s:I,s:o,s:o,s:O}}",
+		"{s:s,s:s,s:o,s:o,s:s,s:f,s:{s:o,s:o,s:o,s:o,s:o},s:{s:I,s:I,s:o,s:o,s:O}}",
 		"session", sp->s->id, "job", sp->cfg->job_id, "command", cmd, "exit_code",
-		sp->exit_status, "started_at", started, "duration_s",
+		int_or_null(sp->exit_status), "started_at", started, "duration_s",
 		(double)(now_ms() - sp->s->started_ms) / 1000.0, "cgroup", "path",
 		sp->s->cgroup[0] ? json_string(sp->s->cgroup) : json_null(), "memory_limit_bytes",
 		sp->cfg->memory ? json_integer(sp->cfg->memory) : json_null(), "memory_peak_bytes",
@@ -310,6 +383,8 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	json_t *labels;
 
 	setup_process(&sp);
+	register_session(&sp);
+	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
 	docker = docker_open(cfg->docker_socket);
@@ -322,8 +397,13 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	report_leaks(&res);
 	summarize(&sp, &res, &pr, line, sizeof(line));
 	snprintf(msg, sizeof(msg), "done %s", line);
-	if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
+	if (sp.stopped && s->guard_pid > 0)
+		registry_put_summary(s->id, line); /* `ci-wrap stop` prints it */
+	else if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		cw_log(CW_LOG_NORMAL, "%s", line);
+	registry_remove(s->id);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		; /* the sweeper */
 	proxy_free(sp.proxy);
 	json_decref(labels);
 	json_decref(res.leaked);

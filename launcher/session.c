@@ -135,7 +135,7 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 	for (char **a = cfg->command; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
 	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,s:s?,"
-			 "s:i,s:I,s:f,s:I}",
+			 "s:i,s:I,s:f,s:I,s:i}",
 			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
 			 "started_s", (json_int_t)s->started.tv_sec, "started_ns",
 			 (json_int_t)s->started.tv_nsec, "started_ms", (json_int_t)s->started_ms,
@@ -143,7 +143,8 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 			 "command", cmd, "keep_images", cfg->keep_images, "grace_ms",
 			 (json_int_t)cfg->grace_ms, "report", cfg->report_path, "audit",
 			 cfg->audit_path, "verbosity", cfg->verbosity, "memory",
-			 (json_int_t)cfg->memory, "cpus", cfg->cpus, "pids", (json_int_t)cfg->pids);
+			 (json_int_t)cfg->memory, "cpus", cfg->cpus, "pids", (json_int_t)cfg->pids,
+			 "guard_pid", (int)s->guard_pid);
 }
 
 static char *dup_or_null(json_t *o, const char *key)
@@ -176,6 +177,7 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
 	s->started.tv_sec = (time_t)json_integer_value(json_object_get(o, "started_s"));
 	s->started.tv_nsec = (long)json_integer_value(json_object_get(o, "started_ns"));
 	s->started_ms = (uint64_t)json_integer_value(json_object_get(o, "started_ms"));
+	s->guard_pid = (pid_t)json_integer_value(json_object_get(o, "guard_pid"));
 	cfg->docker_socket = dup_or_null(o, "docker");
 	cfg->job_id = dup_or_null(o, "job");
 	cfg->report_path = dup_or_null(o, "report");

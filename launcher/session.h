@@ -31,6 +31,7 @@ struct session {
 	int listen_fd;		   /* listening socket, until handed to the session process */
 	int ctl_fd;		   /* launcher's end of the control pair */
 	pid_t pid;		   /* the session process */
+	pid_t guard_pid;	   /* start: the shell whose exit ends the session */
 	struct timespec started;   /* wall clock at start, for the report */
 	uint64_t started_ms;	   /* monotonic start, for durations */
 };

@@ -1,0 +1,179 @@
+/* reap.c - find dead sessions by registry entry and by label, remove them. */
+#include "reap.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../cgroup/cgpool.h"
+#include "../common/log.h"
+#include "../common/proc.h"
+#include "../common/util.h"
+#include "docker.h"
+#include "registry.h"
+#include "teardown.h"
+
+/* A session found somewhere, and what is known of it. */
+struct found {
+	char id[96];	 /* session id */
+	char owner[256]; /* its owner */
+	char dir[4096];	 /* socket directory, "" if unknown */
+	time_t started;	 /* when it started, 0 if unknown */
+};
+
+static bool seen(const struct found *list, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+/* When the owner process started, from its start time in clock ticks. */
+static time_t owner_started(const char *owner)
+{
+	const char *last = strrchr(owner, '/');
+	_cleanup_free_ char *stat = read_small_file("/proc/stat", 1 << 16);
+	const char *bt = stat ? strstr(stat, "\nbtime ") : NULL;
+
+	if (last == NULL || bt == NULL)
+		return 0;
+	return (time_t)(strtoll(bt + 7, NULL, 10) +
+			strtoll(last + 1, NULL, 10) / sysconf(_SC_CLK_TCK));
+}
+
+static bool should_reap(const struct reap_opts *o, const struct found *f)
+{
+	if (o->skip && strcmp(f->id, o->skip) == 0)
+		return false;
+	if (!registry_owner_local(f->owner))
+		return false; /* another host's: never ours to touch */
+	if (!registry_owner_alive(f->owner))
+		return true;
+	return o->older_than_ms > 0 && f->started > 0 &&
+	       (time(NULL) - f->started) * 1000 > o->older_than_ms;
+}
+
+/* Sessions named by the labels of every kind of resource. */
+static int scan_labels(struct docker *d, struct found **list, size_t *n, size_t *cap)
+{
+	static const char *lists[] = { "/containers/json?all=1&", "/networks?", "/volumes?",
+				       "/images/json?" };
+	char filter[256], path[512];
+	struct cw_error err;
+	int rc = 0;
+
+	docker_label_filter("ci-wrap.owner", filter, sizeof(filter));
+	for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+		json_t *answer = NULL, *items, *item;
+		size_t i;
+
+		snprintf(path, sizeof(path), "%sfilters=%s", lists[k], filter);
+		if (docker_call(d, "GET", path, 30000, &answer, &err) != 200) {
+			rc = -1;
+			json_decref(answer);
+			continue;
+		}
+		items = k == 2 ? json_object_get(answer, "Volumes") : answer;
+		json_array_foreach(items, i, item)
+		{
+			json_t *labels = json_object_get(item, "Labels");
+			const char *id = json_string_value(json_object_get(labels, "ci-wrap.session"));
+			const char *owner = json_string_value(json_object_get(labels, "ci-wrap.owner"));
+
+			if (id == NULL || owner == NULL || seen(*list, *n, id))
+				continue;
+			if (*n == *cap)
+				*list = xrealloc(*list, (*cap = *cap * 2 + 8) * sizeof(**list));
+			memset(&(*list)[*n], 0, sizeof(**list));
+			snprintf((*list)[*n].id, sizeof((*list)[*n].id), "%s", id);
+			snprintf((*list)[*n].owner, sizeof((*list)[*n].owner), "%s", owner);
+			(*list)[*n].started = owner_started(owner);
+			(*n)++;
+		}
+		json_decref(answer);
+	}
+	return rc;
+}
+
+static void remove_pool(const char *id, const struct reap_opts *o)
+{
+	struct cgpool pool;
+	struct cgpool_limits none = { 0, 0, 0 };
+	struct cw_error err;
+
+	if (o->dry_run || cgpool_attach(&pool, id, &none, NULL, &err) < 0)
+		return;
+	if (cgpool_kill(&pool, &err) < 0 || cgpool_destroy(&pool, &err) < 0)
+		cw_log(o->quiet ? CW_LOG_DEBUG : CW_LOG_QUIET, "reap: %s", err.msg);
+	cgpool_close(&pool);
+}
+
+static void remove_dir(const char *dir)
+{
+	char sock[4200];
+
+	if (dir[0] == '\0' || strncmp(strrchr(dir, '/') ? strrchr(dir, '/') : "", "/ci-wrap.", 9))
+		return; /* only our own private directories */
+	snprintf(sock, sizeof(sock), "%s/docker.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+}
+
+static void reap_one(struct docker *d, const struct reap_opts *o, const struct found *f)
+{
+	struct teardown_opts t = { .session = f->id, .grace_ms = o->grace_ms,
+				   .keep_images = false, .dry_run = o->dry_run };
+	struct teardown_result res = { 0 };
+	char counts[256];
+
+	if (!o->quiet)
+		printf("%s session %s (owner %s)\n", o->dry_run ? "would reap" : "reaping", f->id,
+		       f->owner);
+	teardown_session(d, &t, &res);
+	remove_pool(f->id, o);
+	if (!o->dry_run) {
+		remove_dir(f->dir);
+		registry_remove(f->id);
+	}
+	teardown_describe(res.removed, counts, sizeof(counts));
+	if (!o->quiet)
+		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);
+	json_decref(res.leaked);
+}
+
+int reap_run(const struct reap_opts *o)
+{
+	size_t n = 0, cap = 0, nreg = 0;
+	struct registry_entry *reg = registry_list(&nreg);
+	struct found *list = NULL;
+	struct docker *d = docker_open(o->docker_socket);
+	int reaped = 0, rc;
+
+	for (size_t i = 0; i < nreg; i++) {
+		if (n == cap)
+			list = xrealloc(list, (cap = cap * 2 + 8) * sizeof(*list));
+		memset(&list[n], 0, sizeof(*list));
+		snprintf(list[n].id, sizeof(list[n].id), "%s", reg[i].id);
+		snprintf(list[n].owner, sizeof(list[n].owner), "%s", reg[i].owner);
+		snprintf(list[n].dir, sizeof(list[n].dir), "%s", reg[i].dir);
+		list[n].started = reg[i].created;
+		n++;
+	}
+	free(reg);
+	rc = scan_labels(d, &list, &n, &cap);
+	for (size_t i = 0; i < n; i++) {
+		if (!should_reap(o, &list[i]))
+			continue;
+		reap_one(d, o, &list[i]);
+		reaped++;
+	}
+	if (!o->quiet && reaped == 0)
+		printf("nothing to reap\n");
+	docker_close(d);
+	free(list);
+	return rc < 0 ? -1 : reaped;
+}

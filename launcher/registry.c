@@ -1,0 +1,181 @@
+/* registry.c - session entries under /run/ci-wrap. */
+#include "registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/proc.h"
+#include "../common/util.h"
+
+static const char *registry_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (dir[0])
+		return dir;
+	if (geteuid() == 0 || xdg == NULL || *xdg != '/')
+		snprintf(dir, sizeof(dir), "/run/ci-wrap");
+	else
+		snprintf(dir, sizeof(dir), "%s/ci-wrap", xdg);
+	mkdir(dir, 0700);
+	return dir;
+}
+
+static void entry_path(const char *id, const char *suffix, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s%s", registry_dir(), id, suffix);
+}
+
+int registry_add(const struct registry_entry *e, struct cw_error *err)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "id", e->id, "job", e->job, "owner",
+			      e->owner, "dir", e->dir, "cgroup", e->cgroup, "pid", (int)e->pid);
+	int rc;
+
+	entry_path(e->id, ".json", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rc = o ? json_dump_file(o, tmp, JSON_COMPACT) : -1;
+	json_decref(o);
+	if (rc < 0 || rename(tmp, path) < 0)
+		return cw_error_set(err, errno, "registering the session in %s", registry_dir());
+	return 0;
+}
+
+void registry_remove(const char *id)
+{
+	char path[PATH_MAX];
+
+	entry_path(id, ".json", path, sizeof(path));
+	unlink(path);
+}
+
+static bool load_entry(const char *path, struct registry_entry *e)
+{
+	json_t *o = json_load_file(path, 0, NULL);
+	struct stat st;
+	const char *v;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return false;
+	}
+	memset(e, 0, sizeof(*e));
+#define COPY(field, key)                                                                   \
+	v = json_string_value(json_object_get(o, key));                                    \
+	snprintf(e->field, sizeof(e->field), "%s", v ? v : "")
+	COPY(id, "id");
+	COPY(job, "job");
+	COPY(owner, "owner");
+	COPY(dir, "dir");
+	COPY(cgroup, "cgroup");
+#undef COPY
+	e->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+	e->created = stat(path, &st) == 0 ? st.st_mtime : 0;
+	json_decref(o);
+	return e->id[0] != '\0';
+}
+
+struct registry_entry *registry_list(size_t *n)
+{
+	DIR *d = opendir(registry_dir());
+	struct registry_entry *list = NULL;
+	struct dirent *de;
+	size_t cap = 0;
+
+	*n = 0;
+	while (d && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char path[PATH_MAX];
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		if (*n == cap)
+			list = xrealloc(list, (cap = cap * 2 + 8) * sizeof(*list));
+		snprintf(path, sizeof(path), "%s/%s", registry_dir(), de->d_name);
+		if (load_entry(path, &list[*n]))
+			(*n)++;
+	}
+	if (d)
+		closedir(d);
+	return list;
+}
+
+/* Split "host/boot/pid/start"; false if malformed. */
+static bool parse_owner(const char *owner, char *host, size_t hsize, char *boot, size_t bsize,
+			pid_t *pid, unsigned long long *start)
+{
+	const char *s1 = strchr(owner, '/');
+	const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+	int p;
+
+	if (s2 == NULL || sscanf(s2 + 1, "%d/%llu", &p, start) != 2)
+		return false;
+	snprintf(host, hsize, "%.*s", (int)(s1 - owner), owner);
+	snprintf(boot, bsize, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
+	*pid = (pid_t)p;
+	return true;
+}
+
+bool registry_owner_local(const char *owner)
+{
+	char host[128], boot[64], me[128] = "";
+	unsigned long long start;
+	pid_t pid;
+
+	if (!parse_owner(owner, host, sizeof(host), boot, sizeof(boot), &pid, &start))
+		return false;
+	gethostname(me, sizeof(me) - 1);
+	return strcmp(host, me) == 0;
+}
+
+bool registry_owner_alive(const char *owner)
+{
+	char host[128], boot[64], cur[64] = "";
+	unsigned long long start, now_start;
+	pid_t pid;
+
+	if (!registry_owner_local(owner))
+		return true;
+	parse_owner(owner, host, sizeof(host), boot, sizeof(boot), &pid, &start);
+	proc_boot_id(cur, sizeof(cur));
+	if (strcmp(boot, cur) != 0)
+		return false; /* the host rebooted since */
+	return proc_stat(pid, NULL, &now_start) == 0 && now_start == start;
+}
+
+void registry_put_summary(const char *id, const char *line)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	entry_path(id, ".summary", path, sizeof(path));
+	f = fopen(path, "we");
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
+int registry_take_summary(const char *id, char *line, size_t size)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *buf = NULL;
+
+	entry_path(id, ".summary", path, sizeof(path));
+	buf = read_small_file(path, 4096);
+	if (buf == NULL)
+		return -1;
+	unlink(path);
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(line, size, "%s", buf);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* registry.h - the host's sessions, one small JSON file each, so that stop,
+ * reap and the startup sweep can find sessions that own nothing on the
+ * daemon yet (a pool, a socket directory).
+ *
+ * The session process adds its entry once it runs and removes it as the
+ * last step of teardown. The directory is /run/ci-wrap for root (tmpfs: a
+ * reboot clears it, as it ends every session), else $XDG_RUNTIME_DIR/ci-wrap.
+ */
+#ifndef CI_WRAP_REGISTRY_H
+#define CI_WRAP_REGISTRY_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../common/error.h"
+
+struct registry_entry {
+	char id[96];	    /* session id */
+	char job[256];	    /* ci-wrap.job */
+	char owner[256];    /* ci-wrap.owner: host/boot id/pid/start time */
+	char dir[PATH_MAX]; /* private socket directory */
+	char cgroup[PATH_MAX]; /* pool path, "" without a pool */
+	pid_t pid;	    /* the session process */
+	time_t created;	    /* when the entry was written */
+};
+
+int registry_add(const struct registry_entry *e, struct cw_error *err);
+void registry_remove(const char *id);
+
+/* Every entry; *n of them in a malloc'd array. */
+struct registry_entry *registry_list(size_t *n);
+
+/* Is the owner (host/boot/pid/start) a live process on this host? Owners
+ * on another host count as alive: they are never ours to touch. */
+bool registry_owner_alive(const char *owner);
+
+/* Is owner on this host (same host name and boot, or an earlier boot)? */
+bool registry_owner_local(const char *owner);
+
+/* The summary line a finished session leaves for `ci-wrap stop`. */
+void registry_put_summary(const char *id, const char *line);
+int registry_take_summary(const char *id, char *line, size_t size);
+
+#endif
