@@ -114,10 +114,13 @@ static void print_help(void)
 		const struct cli_option *o = &options[i];
 		char left[64];
 
-		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->val < CHAR_MAX ? "-" : "",
-			 o->val < CHAR_MAX ? o->val : ' ', o->val < CHAR_MAX ? ", " : "  ",
-			 o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-		printf("  %-24s %s\n", o->val < CHAR_MAX ? left : left + 1, o->help);
+		if (o->val < CHAR_MAX)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->val, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		printf("  %-24s %s\n", left, o->help);
 	}
 	printf("\nEvery option with an argument or flag also reads CI_WRAP_<NAME> from the\n"
 	       "environment (CI_WRAP_MEMORY=4g); the command line wins.\n"

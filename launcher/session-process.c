@@ -379,7 +379,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	struct teardown_result res = { 0 };
 	struct pool_result pr;
 	struct docker *docker;
-	char line[512], msg[600];
+	char line[1024], msg[1100];
 	json_t *labels;
 
 	setup_process(&sp);
