@@ -399,7 +399,7 @@ static bool request_start(struct conn *c)
 	flow_compact(f);
 	memset(&c->head, 0, sizeof(c->head));
 	c->state = REQ_HEAD;
-	c->route = NULL;
+	c->route = route_lookup(0xff, ""); /* the relay row until routed */
 	c->status = 0;
 	c->resp_final = false;
 	c->req_bytes = c->resp_bytes = 0;

@@ -75,9 +75,9 @@ static size_t path_start(const char *t, size_t len)
 	sep = memmem(t, len, "://", 3);
 	if (sep == NULL)
 		return len;
-	for (i = (size_t)(sep - t) + 3; i < len && t[i] != '/'; i++)
+	for (i = (size_t)(sep - t) + 3; i < len && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
 		;
-	return i;
+	return i < len && t[i] == '/' ? i : len; /* no path: the root */
 }
 
 size_t route_query_offset(const char *target, size_t len)
@@ -172,11 +172,15 @@ int route_canonical_path(const char *target, size_t len, char *out, size_t outsz
 	const char *hash;
 
 	if (start == len && (len == 0 || target[0] != '/')) {
-		/* "*" (OPTIONS) or garbage: no path to route. */
+		/* "http://host" is the root; "*" (OPTIONS) is itself; the rest
+		 * has no path to route. */
+		bool absolute = memmem(target, len, "://", 3) != NULL;
+		bool asterisk = len == 1 && target[0] == '*';
+
 		if (outsz < 2)
 			return -1;
-		strcpy(out, len == 1 && target[0] == '*' ? "*" : "");
-		return len == 1 && target[0] == '*' ? 0 : -1;
+		strcpy(out, absolute ? "/" : asterisk ? "*" : "");
+		return absolute || asterisk ? 0 : -1;
 	}
 	end = start + route_query_offset(target + start, len - start);
 	hash = memchr(target + start, '#', end - start);

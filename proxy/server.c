@@ -203,7 +203,7 @@ void proxy_audit(struct proxy *p, const struct conn *c)
 	struct tm tm;
 	char when[40];
 
-	if (f == NULL || c->route == NULL || c->state == REQ_IDLE)
+	if (f == NULL || c->state == REQ_IDLE)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
