@@ -1,0 +1,1120 @@
+/* test_relay.c - the proxy's relay, in process: a real proxy_new() on a libev
+ * loop, a client socket driven by the test, and a scripted "daemon" on
+ * another UNIX socket. Every test asserts the exact bytes each side sees.
+ *
+ * Nothing here blocks: sockets are non-blocking and the loop is run with
+ * EVRUN_NOWAIT between reads and writes, a bounded number of times.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../proxy/proxy.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+#define SPINS 20000 /* loop iterations before giving up on bytes */
+#define QUIET 200   /* iterations that must pass with nothing arriving */
+#define PEER_BUF (1 << 20)
+
+/* One end of a socket the test drives, with what it read and has not
+ * consumed yet. */
+struct peer {
+	int fd;		/* non-blocking socket, -1 if none */
+	bool eof;	/* read() returned 0 */
+	size_t len;	/* bytes in buf */
+	char *buf;	/* PEER_BUF bytes */
+};
+
+struct rig {
+	char dir[64];		  /* private temp dir */
+	char proxy_path[128];	  /* the proxy's socket */
+	char up_path[128];	  /* the fake daemon's socket */
+	int up_listen;		  /* the fake daemon's listening socket */
+	struct ev_loop *loop;	  /* the proxy's loop */
+	struct proxy *proxy;	  /* under test */
+	json_t *labels;		  /* our labels */
+	struct peer client;	  /* the docker client's end */
+	struct peer up;		  /* the daemon's end of the proxy's connection */
+	int drained;		  /* proxy_drain()'s callback ran */
+};
+
+/* ---- plumbing -------------------------------------------------------------------- */
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_true(strlen(path) < sizeof(addr.sun_path));
+	strcpy(addr.sun_path, path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	return fd;
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strcpy(addr.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	return fd;
+}
+
+static void pump(struct rig *r)
+{
+	ev_run(r->loop, EVRUN_NOWAIT);
+}
+
+/* Read what is there into p; returns true if anything (or EOF) came. */
+static bool peer_poll(struct peer *p)
+{
+	ssize_t n;
+
+	if (p->fd < 0 || p->eof)
+		return false;
+	n = read(p->fd, p->buf + p->len, PEER_BUF - p->len);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return false;
+		if (errno == ECONNRESET) {
+			p->eof = true;
+			return true;
+		}
+		fail_msg("read: %s", strerror(errno));
+	}
+	if (n == 0)
+		p->eof = true;
+	p->len += (size_t)n;
+	return true;
+}
+
+static void peer_consume(struct peer *p, size_t n)
+{
+	memmove(p->buf, p->buf + n, p->len - n);
+	p->len -= n;
+}
+
+/* Run the loop until p holds at least n bytes. */
+static void wait_bytes(struct rig *r, struct peer *p, size_t n)
+{
+	for (int i = 0; i < SPINS && p->len < n; i++) {
+		pump(r);
+		peer_poll(p);
+		if (p->eof && p->len < n)
+			break;
+	}
+	if (p->len < n)
+		fail_msg("waited for %zu bytes on %s, got %zu%s: %.*s", n,
+			 p == &r->client ? "the client" : "the daemon", p->len,
+			 p->eof ? " and EOF" : "", (int)p->len, p->buf);
+}
+
+static void send_bytes(struct rig *r, struct peer *p, const char *data, size_t len)
+{
+	size_t off = 0;
+
+	for (int i = 0; off < len && i < SPINS; i++) {
+		ssize_t n = write(p->fd, data + off, len - off);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+			fail_msg("write: %s", strerror(errno));
+		pump(r);
+	}
+	assert_int_equal(off, len);
+	pump(r);
+}
+
+#define send_str(r, p, s) send_bytes(r, p, s, strlen(s))
+
+/* p receives exactly want next (and it is consumed). */
+static void expect_bytes(struct rig *r, struct peer *p, const char *want, size_t len)
+{
+	wait_bytes(r, p, len);
+	if (memcmp(p->buf, want, len) != 0)
+		fail_msg("%s got\n---\n%.*s\n---\nwant\n---\n%.*s\n---",
+			 p == &r->client ? "the client" : "the daemon", (int)len, p->buf,
+			 (int)len, want);
+	peer_consume(p, len);
+}
+
+#define expect_str(r, p, s) expect_bytes(r, p, s, strlen(s))
+
+/* Nothing more arrives on p for a while (EOF allowed when eof_ok). */
+static void expect_quiet(struct rig *r, struct peer *p)
+{
+	for (int i = 0; i < QUIET; i++) {
+		pump(r);
+		peer_poll(p);
+	}
+	if (p->len > 0)
+		fail_msg("%s got unexpected bytes: %.*s", p == &r->client ? "the client" : "the daemon",
+			 (int)p->len, p->buf);
+	assert_false(p->eof);
+}
+
+/* p sees EOF with no more bytes. */
+static void expect_eof(struct rig *r, struct peer *p)
+{
+	for (int i = 0; i < SPINS && !p->eof; i++) {
+		pump(r);
+		peer_poll(p);
+	}
+	if (p->len > 0)
+		fail_msg("%s got unexpected bytes before EOF: %.*s",
+			 p == &r->client ? "the client" : "the daemon", (int)p->len, p->buf);
+	assert_true(p->eof);
+}
+
+/* One HTTP message from p: head (NUL-terminated, malloc'd) and a body of
+ * its Content-Length (0 if none). */
+static void read_message(struct rig *r, struct peer *p, char **head, char **body,
+			 size_t *body_len)
+{
+	char *end = NULL, *cl;
+	size_t head_len;
+
+	for (int i = 0; i < SPINS; i++) {
+		end = memmem(p->buf, p->len, "\r\n\r\n", 4);
+		if (end != NULL)
+			break;
+		pump(r);
+		peer_poll(p);
+	}
+	if (end == NULL)
+		fail_msg("no complete head: %.*s", (int)p->len, p->buf);
+	head_len = (size_t)(end + 4 - p->buf);
+	*head = strndup(p->buf, head_len);
+	cl = strcasestr(*head, "\r\nContent-Length:");
+	*body_len = cl ? strtoul(cl + 17, NULL, 10) : 0;
+	wait_bytes(r, p, head_len + *body_len);
+	*body = malloc(*body_len + 1);
+	memcpy(*body, p->buf + head_len, *body_len);
+	(*body)[*body_len] = '\0';
+	peer_consume(p, head_len + *body_len);
+}
+
+static void on_drained(void *arg)
+{
+	struct rig *r = arg;
+
+	r->drained++;
+}
+
+/* A rig with the proxy listening; when connect_client, a client connected
+ * and the proxy's upstream connection accepted. */
+static struct rig *rig_new(bool upstream, bool connect_client)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	struct proxy_config cfg = { 0 };
+	struct cw_error err = { 0 };
+
+	strcpy(r->dir, "/tmp/cw-relay.XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->proxy_path, sizeof(r->proxy_path), "%s/docker.sock", r->dir);
+	snprintf(r->up_path, sizeof(r->up_path), "%s/daemon.sock", r->dir);
+	r->up_listen = upstream ? listen_unix(r->up_path) : -1;
+	r->client.fd = r->up.fd = -1;
+	r->client.buf = malloc(PEER_BUF);
+	r->up.buf = malloc(PEER_BUF);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	assert_non_null(r->loop);
+	r->labels = json_pack("{s:s,s:s,s:s}", "ci-wrap.session", "sess-1", "ci-wrap.job", "job-1",
+			      "ci-wrap.owner", "host/boot/1/2");
+	cfg.listen_fd = listen_unix(r->proxy_path);
+	cfg.upstream_path = r->up_path;
+	cfg.rewrite.labels = r->labels;
+	cfg.rewrite.cgroup_parent = "/ci-wrap/sess-1";
+	cfg.rewrite.max_body = 64 * 1024;
+	cfg.allowed_uid = getuid();
+	cfg.audit = NULL;
+	r->proxy = proxy_new(r->loop, &cfg, &err);
+	assert_non_null(r->proxy);
+	if (!connect_client)
+		return r;
+	r->client.fd = connect_unix(r->proxy_path);
+	for (int i = 0; i < SPINS && r->up.fd < 0 && upstream; i++) {
+		pump(r);
+		r->up.fd = accept4(r->up_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	}
+	if (upstream)
+		assert_true(r->up.fd >= 0);
+	else
+		pump(r);
+	return r;
+}
+
+static void rig_free(struct rig *r)
+{
+	if (r->client.fd >= 0)
+		close(r->client.fd);
+	if (r->up.fd >= 0)
+		close(r->up.fd);
+	proxy_free(r->proxy);
+	ev_loop_destroy(r->loop);
+	if (r->up_listen >= 0)
+		close(r->up_listen);
+	unlink(r->proxy_path);
+	unlink(r->up_path);
+	rmdir(r->dir);
+	json_decref(r->labels);
+	free(r->client.buf);
+	free(r->up.buf);
+	free(r);
+}
+
+/* No second connection reached the daemon. */
+static void expect_one_upstream(struct rig *r)
+{
+	int fd = accept4(r->up_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		fail_msg("the proxy opened a second daemon connection");
+	}
+}
+
+/* An answer as the daemon would give it, relayed verbatim. */
+static void exchange(struct rig *r, const char *request, const char *answer)
+{
+	send_str(r, &r->client, request);
+	expect_str(r, &r->up, request);
+	send_str(r, &r->up, answer);
+	expect_str(r, &r->client, answer);
+}
+
+/* ---- plain relaying --------------------------------------------------------------- */
+
+static void keepalive_two_requests(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: t\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n"
+		 "Content-Type: text/plain; charset=utf-8\r\n\r\nOK");
+	exchange(r, "GET /v1.41/containers/json?all=1 HTTP/1.1\r\nHost: api.moby.localhost\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n3\r\n[]\n\r\n0\r\n\r\n");
+	expect_one_upstream(r);
+	expect_quiet(r, &r->up);
+	expect_quiet(r, &r->client);
+	assert_int_equal(proxy_stats(r->proxy)->requests, 2);
+	assert_int_equal(proxy_stats(r->proxy)->connections, 1);
+	assert_int_equal(proxy_stats(r->proxy)->denied, 0);
+	rig_free(r);
+}
+
+static void content_length_body(void **state)
+{
+	/* A body with CRLFs, a NUL and what looks like a request inside. */
+	static const char head[] = "PUT /v1.41/containers/abc/archive?path=%2Ftmp HTTP/1.1\r\n"
+				   "Host: docker\r\nContent-Type: application/x-tar\r\n"
+				   "Content-Length: 40\r\n\r\n";
+	static const char body[40] = "GET /x HTTP/1.1\r\n\r\n\0\1\2binary\r\n\r\nend..";
+	char all[sizeof(head) - 1 + sizeof(body)];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	memcpy(all, head, sizeof(head) - 1);
+	memcpy(all + sizeof(head) - 1, body, sizeof(body));
+	send_bytes(r, &r->client, all, sizeof(all));
+	expect_bytes(r, &r->up, all, sizeof(all));
+	expect_quiet(r, &r->up);
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* And a large one, in pieces larger than the relay's buffer. */
+	{
+		size_t body_len = 300000;
+		size_t head_len;
+		char *big = malloc(body_len + 200);
+
+		head_len = (size_t)sprintf(big,
+					   "PUT /containers/abc/archive?path=/ HTTP/1.1\r\n"
+					   "Host: docker\r\nContent-Length: %zu\r\n\r\n",
+					   body_len);
+		for (size_t i = 0; i < body_len; i++)
+			big[head_len + i] = (char)(i * 7 + i / 251);
+		send_bytes(r, &r->client, big, head_len + body_len);
+		expect_bytes(r, &r->up, big, head_len + body_len);
+		free(big);
+	}
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	rig_free(r);
+}
+
+static void chunked_body(void **state)
+{
+	static const char req[] = "POST /v1.41/containers/abc/wait HTTP/1.1\r\n"
+				  "Host: docker\r\nTransfer-Encoding: chunked\r\n"
+				  "Content-Type: application/json\r\n\r\n"
+				  "5\r\nhello\r\n"
+				  "11\r\n world, in chunks\r\n"
+				  "1;ext=1\r\n!\r\n"
+				  "0\r\n\r\n";
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				     "Content-Length: 16\r\n\r\n{\"StatusCode\":0}";
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client, req);
+	expect_str(r, &r->up, req);
+	send_str(r, &r->up, answer);
+	expect_str(r, &r->client, answer);
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	rig_free(r);
+}
+
+static void head_without_body(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	/* The answer to HEAD names a length but has no body: the next
+	 * answer must not be taken for it. */
+	exchange(r, "HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\n");
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	exchange(r, "HEAD /containers/x/archive?path=/ HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+	exchange(r, "GET /version HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+	expect_one_upstream(r);
+	rig_free(r);
+}
+
+static void pipelined_in_order(void **state)
+{
+	static const char req1[] = "GET /containers/json HTTP/1.1\r\nHost: docker\r\n\r\n";
+	static const char req2[] = "POST /containers/abc/start HTTP/1.1\r\nHost: docker\r\n"
+				   "Content-Length: 0\r\n\r\n";
+	static const char req3[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
+	static const char ans1[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n[]\n";
+	static const char ans2[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	static const char ans3[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+	char all[sizeof(req1) + sizeof(req2) + sizeof(req3)];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(all, sizeof(all), "%s%s%s", req1, req2, req3);
+	send_str(r, &r->client, all);
+	/* One at a time: the next request goes out once the last is answered. */
+	expect_str(r, &r->up, req1);
+	expect_quiet(r, &r->up);
+	send_str(r, &r->up, ans1);
+	expect_str(r, &r->up, req2);
+	expect_quiet(r, &r->up);
+	send_str(r, &r->up, ans2);
+	expect_str(r, &r->up, req3);
+	send_str(r, &r->up, ans3);
+	expect_str(r, &r->client, ans1);
+	expect_str(r, &r->client, ans2);
+	expect_str(r, &r->client, ans3);
+	expect_quiet(r, &r->client);
+	assert_int_equal(proxy_stats(r->proxy)->requests, 3);
+	rig_free(r);
+}
+
+/* A create pipelined behind another request is still rewritten. */
+static void pipelined_create_rewritten(void **state)
+{
+	static const char req1[] = "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
+	static const char body[] = "{\"Image\":\"alpine\",\"Labels\":{\"ci-wrap.session\":\"evil\"}}";
+	char all[512];
+	struct rig *r = rig_new(true, true);
+	char *head, *got;
+	size_t got_len;
+	json_t *root;
+
+	(void)state;
+	snprintf(all, sizeof(all),
+		 "%sPOST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %zu\r\n"
+		 "Content-Type: application/json\r\n\r\n%s",
+		 req1, strlen(body), body);
+	send_str(r, &r->client, all);
+	expect_str(r, &r->up, req1);
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	read_message(r, &r->up, &head, &got, &got_len);
+	root = json_loadb(got, got_len, 0, NULL);
+	assert_non_null(root);
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(root, "Labels"), "ci-wrap.session")),
+		"sess-1");
+	json_decref(root);
+	free(head);
+	free(got);
+	rig_free(r);
+}
+
+/* ---- rewriting -------------------------------------------------------------------- */
+
+static int count_lines(const char *head, const char *prefix)
+{
+	int n = 0;
+
+	for (const char *l = strstr(head, "\r\n"); l != NULL; l = strstr(l + 2, "\r\n"))
+		n += strncasecmp(l + 2, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
+/* The create that reaches the daemon: our labels, our cgroup parent, the
+ * client's own labels, and a Content-Length that is the body's. */
+static void assert_rewritten_create(struct rig *r, const char *want_line)
+{
+	char *head, *body, *cl;
+	size_t body_len;
+	json_error_t jerr;
+	json_t *root, *labels;
+
+	read_message(r, &r->up, &head, &body, &body_len);
+	assert_memory_equal(head, want_line, strlen(want_line));
+	assert_int_equal(count_lines(head, "Content-Length:"), 1);
+	assert_int_equal(count_lines(head, "Transfer-Encoding:"), 0);
+	assert_int_equal(count_lines(head, "Expect:"), 0);
+	assert_int_equal(count_lines(head, "Host: docker\r\n"), 1);
+	cl = strcasestr(head, "\r\nContent-Length:");
+	assert_int_equal(strtoul(cl + 17, NULL, 10), body_len);
+	assert_int_equal(strlen(body), body_len);
+	root = json_loadb(body, body_len, 0, &jerr);
+	if (root == NULL)
+		fail_msg("forwarded body is not JSON (%s): %s", jerr.text, body);
+	labels = json_object_get(root, "Labels");
+	assert_string_equal(json_string_value(json_object_get(labels, "ci-wrap.session")), "sess-1");
+	assert_string_equal(json_string_value(json_object_get(labels, "ci-wrap.job")), "job-1");
+	assert_string_equal(json_string_value(json_object_get(labels, "mine")), "yes");
+	assert_string_equal(json_string_value(json_object_get(root, "Image")), "alpine");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(root, "HostConfig"),
+							      "CgroupParent")),
+			    "/ci-wrap/sess-1");
+	json_decref(root);
+	free(head);
+	free(body);
+}
+
+static const char create_body[] = "{\"Image\":\"alpine\",\"Labels\":{\"mine\":\"yes\","
+				  "\"ci-wrap.session\":\"evil\"},\"HostConfig\":{\"CgroupParent\":"
+				  "\"/evil\",\"Memory\":0}}";
+
+static void create_rewritten(void **state)
+{
+	static const char answer[] = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+				     "Content-Length: 26\r\n\r\n{\"Id\":\"abc\",\"Warnings\":[]}";
+	char req[1024];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(req, sizeof(req),
+		 "POST /v1.41/containers/create?name=web HTTP/1.1\r\nHost: docker\r\n"
+		 "User-Agent: Docker-Client/20.10.24 (linux)\r\nContent-Length: %zu\r\n"
+		 "Content-Type: application/json\r\n\r\n%s",
+		 strlen(create_body), create_body);
+	send_str(r, &r->client, req);
+	assert_rewritten_create(r, "POST /v1.41/containers/create?name=web HTTP/1.1\r\n");
+	expect_quiet(r, &r->up);
+	send_str(r, &r->up, answer);
+	expect_str(r, &r->client, answer);
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_CONTAINER], 1);
+	/* The connection goes on. */
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	rig_free(r);
+}
+
+static void create_chunked_rewritten(void **state)
+{
+	char req[2048];
+	size_t half = strlen(create_body) / 2;
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(req, sizeof(req),
+		 "POST /containers/%%63reate HTTP/1.1\r\nHost: docker\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+		 half, (int)half, create_body, strlen(create_body) - half, create_body + half);
+	send_str(r, &r->client, req);
+	assert_rewritten_create(r, "POST /containers/%63reate HTTP/1.1\r\n");
+	/* No Content-Type was sent: the rebuilt head names JSON. */
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	rig_free(r);
+}
+
+static void create_small_writes(void **state)
+{
+	char req[2048];
+	struct rig *r = rig_new(true, true);
+	int n;
+
+	(void)state;
+	n = snprintf(req, sizeof(req),
+		     "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\n"
+		     "Content-Length: %zu\r\nContent-Type: application/json\r\n\r\n%s",
+		     strlen(create_body), create_body);
+	/* One byte at a time, the loop run between each. */
+	for (int i = 0; i < n; i++) {
+		send_bytes(r, &r->client, req + i, 1);
+		if (i < n - 1) {
+			peer_poll(&r->up);
+			assert_int_equal(r->up.len, 0); /* nothing before the body is whole */
+		}
+	}
+	assert_rewritten_create(r, "POST /v1.41/containers/create HTTP/1.1\r\n");
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	/* And chunked, in 3-byte writes. */
+	n = snprintf(req, sizeof(req),
+		     "POST /containers/create HTTP/1.1\r\nHost: docker\r\n"
+		     "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+		     strlen(create_body), create_body);
+	for (int i = 0; i < n; i += 3)
+		send_bytes(r, &r->client, req + i, (size_t)(n - i < 3 ? n - i : 3));
+	assert_rewritten_create(r, "POST /containers/create HTTP/1.1\r\n");
+	rig_free(r);
+}
+
+static void create_expect_continue(void **state)
+{
+	char head[512];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(head, sizeof(head),
+		 "POST /containers/create HTTP/1.1\r\nHost: docker\r\nExpect: 100-continue\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 strlen(create_body));
+	send_str(r, &r->client, head);
+	/* The proxy holds the body back, so it says continue itself. */
+	expect_str(r, &r->client, "HTTP/1.1 100 Continue\r\n\r\n");
+	expect_quiet(r, &r->up);
+	send_str(r, &r->client, create_body);
+	assert_rewritten_create(r, "POST /containers/create HTTP/1.1\r\n");
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	rig_free(r);
+}
+
+static void build_query_rewritten(void **state)
+{
+	static const char body[] = "not really a tar\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	char req[1024], *head, *got, *target_end, *labels_at;
+	size_t got_len;
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(req, sizeof(req),
+		 "POST /v1.41/build?t=img&labels=%%7B%%22ci-wrap.job%%22%%3A%%22evil%%22%%7D "
+		 "HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+		 "Content-Length: %zu\r\n\r\n%s",
+		 strlen(body), body);
+	send_str(r, &r->client, req);
+	read_message(r, &r->up, &head, &got, &got_len);
+	/* The body is relayed untouched; only the target changed. */
+	assert_int_equal(got_len, strlen(body));
+	assert_string_equal(got, body);
+	target_end = strstr(head, " HTTP/1.1\r\n");
+	assert_non_null(target_end);
+	*target_end = '\0';
+	assert_memory_equal(head, "POST /v1.41/build?t=img&", 24);
+	labels_at = strstr(head, "labels=");
+	assert_non_null(labels_at);
+	assert_null(strstr(labels_at + 1, "labels="));
+	assert_null(strstr(head, "evil"));
+	assert_non_null(strstr(head, "sess-1"));
+	assert_non_null(strstr(head, "cgroupparent=%2Fci-wrap%2Fsess-1"));
+	snprintf(req, sizeof(req),
+		 "HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 strlen(body));
+	assert_string_equal(target_end + 1, req);
+	free(head);
+	free(got);
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_IMAGE], 1);
+	rig_free(r);
+}
+
+/* ---- refusals ---------------------------------------------------------------------- */
+
+/* The client gets a Docker-style JSON error with status, and the
+ * connection is closed. */
+static void expect_refusal(struct rig *r, int status)
+{
+	char *head, *body, line[32];
+	size_t body_len;
+	json_t *root;
+
+	read_message(r, &r->client, &head, &body, &body_len);
+	snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+	if (strncmp(head, line, strlen(line)) != 0)
+		fail_msg("want %d, got %s", status, head);
+	assert_non_null(strcasestr(head, "\r\nContent-Type: application/json\r\n"));
+	root = json_loadb(body, body_len, 0, NULL);
+	assert_non_null(root);
+	assert_true(json_is_string(json_object_get(root, "message")));
+	json_decref(root);
+	free(head);
+	free(body);
+	expect_eof(r, &r->client);
+}
+
+static void cl_and_te_refused(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client,
+		 "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 5\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	expect_refusal(r, 400);
+	expect_eof(r, &r->up); /* the daemon saw not one byte */
+	assert_int_equal(proxy_stats(r->proxy)->denied, 1);
+	rig_free(r);
+}
+
+static void cl_and_te_refused_relay_route(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client,
+		 "POST /containers/abc/start HTTP/1.1\r\nHost: docker\r\n"
+		 "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n");
+	expect_refusal(r, 400);
+	expect_eof(r, &r->up);
+	rig_free(r);
+}
+
+static void bad_framing_refused(void **state)
+{
+	static const struct {
+		const char *req;
+		int status;
+	} cases[] = {
+		{ "GET /_ping HTTP/1.1\nHost: docker\r\n\r\n", 400 },
+		{ "GET /_ping HTTP/1.1\r\nHost: docker\r\nX: a\r\n b\r\n\r\n", 400 },
+		{ "POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400 },
+		{ "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501 },
+		{ "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501 },
+		{ "GET /containers/%zz HTTP/1.1\r\nHost: docker\r\n\r\n", 400 },
+		{ "GET /containers/%00 HTTP/1.1\r\nHost: docker\r\n\r\n", 400 },
+		{ "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n"
+		  "Content-Encoding: gzip\r\n\r\n{}", 415 },
+		{ "POST /build HTTP/1.1\r\nContent-Length: 2\r\n"
+		  "Content-Type: application/x-www-form-urlencoded\r\n\r\nab", 415 },
+		{ "POST /containers/create HTTP/1.1\r\nContent-Length: 100000\r\n\r\n{", 413 },
+		{ "POST /containers/create HTTP/1.1\r\nContent-Length: 5\r\n\r\n[1,2]", 400 },
+		{ "POST /containers/create HTTP/1.1\r\nContent-Length: 16\r\n\r\n"
+		  "{\"Labels\":\"x=y\"}", 400 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rig *r = rig_new(true, true);
+
+		send_str(r, &r->client, cases[i].req);
+		expect_refusal(r, cases[i].status);
+		expect_eof(r, &r->up);
+		rig_free(r);
+	}
+}
+
+static void long_target_refused(void **state)
+{
+	size_t n = 5000;
+	char *req = malloc(n + 64);
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	memcpy(req, "GET /", 5);
+	memset(req + 5, 'a', n);
+	strcpy(req + 5 + n, " HTTP/1.1\r\nHost: docker\r\n\r\n");
+	send_str(r, &r->client, req);
+	expect_refusal(r, 414);
+	expect_eof(r, &r->up);
+	free(req);
+	rig_free(r);
+}
+
+static void head_too_large_refused(void **state)
+{
+	size_t n = 70 * 1024;
+	char *req = malloc(n + 64);
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	strcpy(req, "GET /_ping HTTP/1.1\r\nX-Big: ");
+	memset(req + strlen(req), 'a', n);
+	req[n] = '\0';
+	/* The client may not get to write it all before the answer. */
+	{
+		size_t off = 0;
+
+		for (int i = 0; i < SPINS && off < n && !r->client.eof; i++) {
+			ssize_t w = write(r->client.fd, req + off, n - off);
+
+			if (w > 0)
+				off += (size_t)w;
+			else if (w < 0 && errno != EAGAIN)
+				break;
+			pump(r);
+			peer_poll(&r->client);
+		}
+	}
+	expect_refusal(r, 431);
+	expect_eof(r, &r->up);
+	free(req);
+	rig_free(r);
+}
+
+static void upstream_down(void **state)
+{
+	struct rig *r = rig_new(false, true);
+
+	(void)state;
+	send_str(r, &r->client, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n");
+	expect_refusal(r, 502);
+	rig_free(r);
+}
+
+/* ---- hijacked streams ---------------------------------------------------------------- */
+
+static void upgrade_raw_both_ways(void **state)
+{
+	static const char req[] = "POST /v1.41/containers/abc/attach?stream=1&stdin=1&stdout=1 "
+				  "HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n"
+				  "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+	static const char ans[] = "HTTP/1.1 101 UPGRADED\r\n"
+				  "Content-Type: application/vnd.docker.raw-stream\r\n"
+				  "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client, req);
+	expect_str(r, &r->up, req);
+	/* stdin the client sends before the switch waits for it. */
+	send_str(r, &r->client, "early stdin\n");
+	expect_quiet(r, &r->up);
+	/* The 101 head and the first output in one write. */
+	{
+		char both[sizeof(ans) - 1 + 13];
+
+		memcpy(both, ans, sizeof(ans) - 1);
+		memcpy(both + sizeof(ans) - 1, "\1\0\0\0\0\0\0\5hello", 13);
+		send_bytes(r, &r->up, both, sizeof(both));
+	}
+	expect_str(r, &r->client, ans);
+	expect_bytes(r, &r->client, "\1\0\0\0\0\0\0\5hello", 13);
+	expect_str(r, &r->up, "early stdin\n");
+	/* Raw bytes that look like HTTP go through unparsed. */
+	send_str(r, &r->client, "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+	expect_str(r, &r->up, "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+	send_bytes(r, &r->up, "HTTP/1.1 200 OK\r\n\r\n\xff\x00", 21);
+	expect_bytes(r, &r->client, "HTTP/1.1 200 OK\r\n\r\n\xff\x00", 21);
+	/* The client half-closes: the daemon sees EOF, can still answer. */
+	shutdown(r->client.fd, SHUT_WR);
+	expect_eof(r, &r->up);
+	send_str(r, &r->up, "bye");
+	expect_str(r, &r->client, "bye");
+	close(r->up.fd);
+	r->up.fd = -1;
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void upgrade_daemon_half_close_first(void **state)
+{
+	static const char req[] = "POST /exec/e1/start HTTP/1.1\r\nHost: docker\r\n"
+				  "Content-Length: 27\r\nContent-Type: application/json\r\n"
+				  "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+				  "{\"Detach\":false,\"Tty\":true}";
+	static const char ans[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n"
+				  "Upgrade: tcp\r\n\r\n";
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, req, ans);
+	send_str(r, &r->up, "output");
+	expect_str(r, &r->client, "output");
+	/* The process exits: the daemon half-closes, stdin still flows. */
+	shutdown(r->up.fd, SHUT_WR);
+	expect_eof(r, &r->client);
+	send_str(r, &r->client, "late stdin");
+	expect_str(r, &r->up, "late stdin");
+	close(r->client.fd);
+	r->client.fd = -1;
+	expect_eof(r, &r->up);
+	rig_free(r);
+}
+
+static void hijack_without_upgrade(void **state)
+{
+	static const char req[] = "POST /v1.41/exec/e1/start HTTP/1.1\r\nHost: docker\r\n"
+				  "Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}";
+	static const char ans[] = "HTTP/1.1 200 OK\r\n"
+				  "Content-Type: application/vnd.docker.raw-stream\r\n\r\n";
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, req, ans);
+	send_str(r, &r->up, "GET /x HTTP/1.1\r\n\r\n");
+	expect_str(r, &r->client, "GET /x HTTP/1.1\r\n\r\n");
+	send_str(r, &r->client, "HTTP/9 raw stdin\r\n\r\n");
+	expect_str(r, &r->up, "HTTP/9 raw stdin\r\n\r\n");
+	close(r->up.fd);
+	r->up.fd = -1;
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+/* A hijack route answered without a switch (no such container) is an
+ * ordinary answer; the connection stays HTTP. */
+static void upgrade_refused_stays_http(void **state)
+{
+	static const char req[] = "POST /containers/nope/attach?stream=1 HTTP/1.1\r\n"
+				  "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+	static const char ans[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+				  "Content-Length: 31\r\n\r\n{\"message\":\"No such container\"}";
+	char body[512];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, req, ans);
+	snprintf(body, sizeof(body),
+		 "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(create_body), create_body);
+	send_str(r, &r->client, body);
+	assert_rewritten_create(r, "POST /containers/create HTTP/1.1\r\n");
+	rig_free(r);
+}
+
+/* ---- the daemon's side ---------------------------------------------------------------- */
+
+static void answer_until_close(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client, "GET /events HTTP/1.1\r\nHost: docker\r\n\r\n");
+	expect_str(r, &r->up, "GET /events HTTP/1.1\r\nHost: docker\r\n\r\n");
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}\n");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
+	expect_str(r, &r->client, "{\"a\":1}\n");
+	send_str(r, &r->up, "{\"b\":2}\n");
+	expect_str(r, &r->client, "{\"b\":2}\n");
+	close(r->up.fd);
+	r->up.fd = -1;
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void interim_100_relayed(void **state)
+{
+	static const char req[] = "PUT /containers/abc/archive?path=/ HTTP/1.1\r\nHost: docker\r\n"
+				  "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	/* Not a rewrite route: the daemon answers Expect itself. */
+	send_str(r, &r->client, req);
+	expect_str(r, &r->up, req);
+	send_str(r, &r->up, "HTTP/1.1 100 Continue\r\n\r\n");
+	expect_str(r, &r->client, "HTTP/1.1 100 Continue\r\n\r\n");
+	send_str(r, &r->client, "data");
+	expect_str(r, &r->up, "data");
+	exchange(r, "", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	exchange(r, "GET /_ping HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	rig_free(r);
+}
+
+static void daemon_sends_unasked(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, "GET /_ping HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* Bytes with no request outstanding: the connection is cut. */
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void client_close_answer_then_eof(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	send_str(r, &r->client, "GET /_ping HTTP/1.1\r\n\r\n");
+	expect_str(r, &r->up, "GET /_ping HTTP/1.1\r\n\r\n");
+	/* The client half-closes while its answer is due: it still gets it. */
+	shutdown(r->client.fd, SHUT_WR);
+	expect_eof(r, &r->up);
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+/* ---- drain ----------------------------------------------------------------------------- */
+
+/* Run fn in a child: a crash there is reported, not fatal to the suite. */
+static void in_child(void (*fn)(void))
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* A failed assertion aborts the child instead of unwinding
+		 * into a copy of the test runner. */
+		setenv("CMOCKA_TEST_ABORT", "1", 1);
+		fn();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("the scenario died of signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("exited with %d", WEXITSTATUS(status));
+}
+
+static void drain_idle_and_create_scenario(void)
+{
+	struct rig *r = rig_new(true, true);
+	char req[512];
+
+	snprintf(req, sizeof(req),
+		 "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %zu\r\n\r\n%s",
+		 strlen(create_body), create_body);
+	send_str(r, &r->client, req);
+	assert_rewritten_create(r, "POST /containers/create HTTP/1.1\r\n");
+	/* A create in flight is let finish; the drain ends after it. */
+	proxy_drain(r->proxy, 5000, on_drained, r);
+	pump(r);
+	assert_int_equal(r->drained, 0);
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_eof(r, &r->client);
+	assert_int_equal(r->drained, 1);
+	/* No new connections. */
+	{
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+		strcpy(addr.sun_path, r->proxy_path);
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+			_exit(3);
+		close(fd);
+	}
+	rig_free(r);
+}
+
+static void drain_in_flight_create(void **state)
+{
+	(void)state;
+	in_child(drain_idle_and_create_scenario);
+}
+
+static void drain_partial_head_scenario(void)
+{
+	struct rig *r = rig_new(true, true);
+
+	/* Half a request head is in when the session ends. */
+	send_str(r, &r->client, "POST /containers/cre");
+	pump(r);
+	proxy_drain(r->proxy, 5000, on_drained, r);
+	pump(r);
+	if (r->drained != 1)
+		_exit(2);
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void drain_partial_head(void **state)
+{
+	(void)state;
+	in_child(drain_partial_head_scenario);
+}
+
+static void drain_idle_scenario(void)
+{
+	struct rig *r = rig_new(true, true);
+
+	exchange(r, "GET /_ping HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	proxy_drain(r->proxy, 5000, on_drained, r);
+	if (r->drained != 1)
+		_exit(2);
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void drain_idle(void **state)
+{
+	(void)state;
+	in_child(drain_idle_scenario);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(keepalive_two_requests),
+		cmocka_unit_test(content_length_body),
+		cmocka_unit_test(chunked_body),
+		cmocka_unit_test(head_without_body),
+		cmocka_unit_test(pipelined_in_order),
+		cmocka_unit_test(pipelined_create_rewritten),
+		cmocka_unit_test(create_rewritten),
+		cmocka_unit_test(create_chunked_rewritten),
+		cmocka_unit_test(create_small_writes),
+		cmocka_unit_test(create_expect_continue),
+		cmocka_unit_test(build_query_rewritten),
+		cmocka_unit_test(cl_and_te_refused),
+		cmocka_unit_test(cl_and_te_refused_relay_route),
+		cmocka_unit_test(bad_framing_refused),
+		cmocka_unit_test(long_target_refused),
+		cmocka_unit_test(head_too_large_refused),
+		cmocka_unit_test(upstream_down),
+		cmocka_unit_test(upgrade_raw_both_ways),
+		cmocka_unit_test(upgrade_daemon_half_close_first),
+		cmocka_unit_test(hijack_without_upgrade),
+		cmocka_unit_test(upgrade_refused_stays_http),
+		cmocka_unit_test(answer_until_close),
+		cmocka_unit_test(interim_100_relayed),
+		cmocka_unit_test(daemon_sends_unasked),
+		cmocka_unit_test(client_close_answer_then_eof),
+		cmocka_unit_test(drain_idle),
+		cmocka_unit_test(drain_in_flight_create),
+		cmocka_unit_test(drain_partial_head),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
