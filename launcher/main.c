@@ -123,7 +123,7 @@ static int run(struct cw_config *cfg)
 		session_remove_pool(&s);
 	}
 	cgpool_close(&s.pool); /* the session process removed it */
-	child_kill_strays(0);
+	child_kill_strays(s.pid);
 	if (summary[0])
 		cw_log(CW_LOG_NORMAL, "%s", summary);
 	if (signo == 0 && pid < 0)

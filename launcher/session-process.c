@@ -29,6 +29,8 @@
 /* Create calls in flight when teardown starts get this long to finish. */
 #define DRAIN_TIMEOUT_MS 5000
 #define REWRITE_BODY_MAX (16u * 1024 * 1024)
+/* How long the end of a session waits for its startup sweep. */
+#define SWEEP_WAIT_MS 5000
 
 struct session_process {
 	struct session *s;	       /* the session */
@@ -41,6 +43,7 @@ struct session_process {
 	ev_io guard_w;		       /* start: the shell's pidfd */
 	int guard_fd;		       /* that pidfd, or -1 */
 	bool stopped;		       /* `ci-wrap stop` asked (SIGTERM) */
+	pid_t sweeper;		       /* the startup sweep, or 0 */
 	pid_t cmd_pid;		       /* the command, once the launcher says */
 	int exit_status;	       /* its exit status, -1 until known */
 	bool launcher_gone;	       /* the control pair hit EOF */
@@ -221,18 +224,34 @@ static void register_session(const struct session_process *sp)
 
 /* Clean up after sessions that died on this host, in a child so the proxy
  * serves from the first moment; quietly, as the SPEC asks. */
-static void sweep_dead_sessions(const struct session_process *sp)
+static void sweep_dead_sessions(struct session_process *sp)
 {
 	struct reap_opts o = { .docker_socket = sp->cfg->docker_socket, .grace_ms = 0,
 			       .quiet = true, .skip = sp->s->id };
 	pid_t pid = fork();
 
-	if (pid != 0)
+	if (pid != 0) {
+		sp->sweeper = pid > 0 ? pid : 0;
 		return;
+	}
 	close(sp->ctl_fd);
 	close(sp->s->listen_fd);
 	reap_run(&o);
 	_exit(0);
+}
+
+/* Once we exit, the sweeper would be an orphan of the launcher, which kills
+ * what the command left behind: let a short sweep finish first. A long one
+ * is cut; the next session sweeps again. */
+static void wait_sweeper(struct session_process *sp)
+{
+	uint64_t deadline = now_ms() + SWEEP_WAIT_MS;
+
+	while (sp->sweeper > 0 && now_ms() < deadline) {
+		if (waitpid(sp->sweeper, NULL, WNOHANG) != 0)
+			return;
+		usleep(2000);
+	}
 }
 
 static void serve(struct session_process *sp, json_t *labels)
@@ -397,13 +416,12 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	report_leaks(&res);
 	summarize(&sp, &res, &pr, line, sizeof(line));
 	snprintf(msg, sizeof(msg), "done %s", line);
+	wait_sweeper(&sp);
 	if (sp.stopped && s->guard_pid > 0)
 		registry_put_summary(s->id, line); /* `ci-wrap stop` prints it */
 	else if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		cw_log(CW_LOG_NORMAL, "%s", line);
 	registry_remove(s->id);
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		; /* the sweeper */
 	proxy_free(sp.proxy);
 	json_decref(labels);
 	json_decref(res.leaked);

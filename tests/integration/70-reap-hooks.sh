@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# `ci-wrap reap` and the quiet sweep of dead sessions at start; hook mode
+# (`ci-wrap start` / `ci-wrap stop`) as GitLab's shell executor uses it.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+GRACE=1s
+
+pool_dirs() { # SESSION
+	compgen -G "/sys/fs/cgroup/*/ci-wrap/$1" 2>/dev/null
+	[[ -d /sys/fs/cgroup/ci-wrap/$1 ]] && echo "/sys/fs/cgroup/ci-wrap/$1"
+	return 0
+}
+
+session_containers() { d ps -aq --filter "label=ci-wrap.session=$1"; }
+
+HOST=$(cat /proc/sys/kernel/hostname)
+BOOT=$(cat /proc/sys/kernel/random/boot_id)
+# pid_max is at most 4194304: this pid is never alive.
+DEAD_OWNER="$HOST/$BOOT/4999999/12345"
+OLD_BOOT_OWNER="$HOST/00000000-1111-2222-3333-444444444444/1/1"
+
+# Labels of a session that ci-wrap did not make: TL (removed at the case's end
+# whatever happens), the session, the job, the owner.
+fake_labels() { # SESSION OWNER
+	printf '%s\n' "${TL[@]}" --label "ci-wrap.session=$1" --label "ci-wrap.job=$JOB_ID-fake" \
+		--label "ci-wrap.owner=$2"
+}
+
+# A dead session's container, network and volume; an old boot's volume; another
+# host's container. Names go to $WORK/objs as "TYPE NAME".
+make_fake_sessions() {
+	local u=ciwt-$CIWT_RUN-$RANDOM l
+	echo "$u" >"$WORK/u"
+	mapfile -t l < <(fake_labels "$u-dead" "$DEAD_OWNER")
+	d run -d --name "$u-dead-c" "${l[@]}" "$IMG" sleep 600 >/dev/null || fail "docker run failed"
+	d network create "${l[@]}" "$u-dead-n" >/dev/null || fail "docker network create failed"
+	d volume create "${l[@]}" "$u-dead-v" >/dev/null || fail "docker volume create failed"
+	mapfile -t l < <(fake_labels "$u-boot" "$OLD_BOOT_OWNER")
+	d volume create "${l[@]}" "$u-boot-v" >/dev/null || fail "docker volume create failed"
+	mapfile -t l < <(fake_labels "$u-other" "not-$HOST-$u/$BOOT/4999999/12345")
+	d run -d --name "$u-other-c" "${l[@]}" "$IMG" sleep 600 >/dev/null || fail "docker run failed"
+	printf '%s\n' "container $u-dead-c" "network $u-dead-n" "volume $u-dead-v" "volume $u-boot-v" >"$WORK/dead"
+}
+
+exists() { # TYPE NAME
+	d "$1" inspect "$2" >/dev/null 2>&1
+}
+
+dead_ones_gone() {
+	local type name
+	while read -r type name; do
+		exists "$type" "$name" && return 1
+	done <"$WORK/dead"
+	return 0
+}
+
+dead_ones_left() {
+	local type name
+	while read -r type name; do
+		exists "$type" "$name" && printf '%s ' "$type $name"
+	done <"$WORK/dead"
+}
+
+t_reap_dry_run() {
+	local u out rc type name
+	make_fake_sessions
+	u=$(cat "$WORK/u")
+	out=$(cw reap --dry-run 2>&1)
+	rc=$?
+	assert_eq "exit status of ci-wrap reap --dry-run" 0 "$rc"
+	[[ $out == *"$u-dead"* ]] || fail "reap --dry-run does not mention the dead session $u-dead: $(head -c 600 <<<"$out" | tr '\n' '|')"
+	[[ $out == *"$u-boot"* ]] || fail "reap --dry-run does not mention the old boot's session $u-boot"
+	[[ $out == *"$u-other"* ]] && fail "reap --dry-run would reap the session of another host"
+	while read -r type name; do
+		exists "$type" "$name" || fail "reap --dry-run removed $type $name"
+	done <"$WORK/dead"
+	assert_eq "state of the dead session's container after --dry-run" running "$(d inspect -f '{{.State.Status}}' "$u-dead-c")"
+}
+
+inner_live() {
+	docker run -d --name "ciwt-$CIWT_RUN-live" "$IMG" sleep 600 >/dev/null || fail "docker run -d failed"
+	echo "$PPID" >"$WORK/live-launcher" # ci-wrap runs this bash as its child
+	echo "$CI_WRAP_SESSION" >"$WORK/live-session"
+	exec sleep 600
+}
+
+t_reap() {
+	local u out rc pid live
+	make_fake_sessions
+	u=$(cat "$WORK/u")
+	cw_inner -q --grace "$GRACE" -- inner_live 2>"$WORK/err" &
+	pid=$!
+	wait_until 30 test -s "$WORK/live-session" || fail "the live session did not start: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	live=$(cat "$WORK/live-session")
+	out=$(cw reap 2>&1)
+	rc=$?
+	log "reap: $(tr '\n' '|' <<<"$out")"
+	assert_eq "exit status of ci-wrap reap" 0 "$rc"
+	# (Another ci-wrap starting on this host may sweep them too: check the state.)
+	wait_until 3 dead_ones_gone || fail "reap left objects of dead sessions: $(dead_ones_left)"
+	assert_eq "state of another host's session container after reap" running \
+		"$(d inspect -f '{{.State.Status}}' "$u-other-c" 2>&1)"
+	assert_eq "state of a live session's container after reap" running \
+		"$(d inspect -f '{{.State.Status}}' "ciwt-$CIWT_RUN-live" 2>&1)"
+	[[ -n $(pool_dirs "$live") ]] || fail "reap removed the pool of a live session"
+	[[ $out == *"$live"* ]] && fail "reap mentions the live session $live: $(tr '\n' '|' <<<"$out")"
+	kill -TERM "$(cat "$WORK/live-launcher")"
+	wait_until 15 eval "! kill -0 $pid 2>/dev/null" || fail "the live session did not end on SIGTERM"
+	[[ -z $(session_containers "$live") ]] || fail "the live session's container survived its end"
+}
+
+t_sweep_on_start() {
+	make_fake_sessions
+	local u rc
+	u=$(cat "$WORK/u")
+	cw -q --grace "$GRACE" -- true >"$WORK/out" 2>"$WORK/err"
+	rc=$?
+	assert_eq "exit status of ci-wrap -- true" 0 "$rc"
+	wait_until 8 dead_ones_gone || fail "8 s after a ci-wrap started, dead sessions' objects remain: $(dead_ones_left)"
+	exists container "$u-other-c" || fail "the sweep removed another host's container"
+	[[ -s $WORK/out ]] && fail "ci-wrap -- true printed on stdout: $(head -c 200 "$WORK/out")"
+	[[ -s $WORK/err ]] && fail "ci-wrap -q -- true was not quiet about the sweep: $(head -c 300 "$WORK/err" | tr '\n' '|')"
+	return 0
+}
+
+# A GitLab-style job script: pre_build_script's eval, then BODY.
+job_script() { # BODY
+	cat >"$WORK/job.sh" <<EOF
+set -u
+eval "\$(\$CI_WRAP start --grace $GRACE)" || exit 99
+echo "\$CI_WRAP_SESSION" >"\$WORK/session"
+$1
+EOF
+}
+
+# Run a job shell the way GitLab does: no BUILD_TAG, its own CI_JOB_ID.
+run_job() { # JOB-ID
+	env -u BUILD_TAG CI_JOB_ID="$1" bash "$WORK/job.sh"
+}
+
+t_hook_start_stop() {
+	local rc s
+	job_script '
+[[ $DOCKER_HOST == unix://* ]] || { echo "DOCKER_HOST=$DOCKER_HOST" >&2; exit 11; }
+[[ $CI_WRAP_CGROUP == /ci-wrap/$CI_WRAP_SESSION ]] || { echo "CI_WRAP_CGROUP=$CI_WRAP_CGROUP" >&2; exit 12; }
+grep -qx "[0-9]*:memory:$CI_WRAP_CGROUP/job" /proc/$$/cgroup || { grep memory /proc/$$/cgroup >&2; exit 13; }
+docker run -d "$IMG" sleep 600 >"$WORK/cid" || exit 14
+"$CI_WRAP" stop 2>"$WORK/stop1"; echo "$?" >"$WORK/rc1"
+"$CI_WRAP" stop 2>"$WORK/stop2"; echo "$?" >"$WORK/rc2"
+exit 0'
+	IMG=$IMG run_job "$JOB_ID-hook1" 2>"$WORK/err"
+	rc=$?
+	assert_eq "exit status of the job shell (11-14: checks after start failed: $(tr '\n' '|' <"$WORK/err"))" 0 "$rc"
+	s=$(cat "$WORK/session")
+	assert_eq "exit status of ci-wrap stop" 0 "$(cat "$WORK/rc1")"
+	grep -q "session $s: removed 1 container" "$WORK/stop1" ||
+		fail "no summary line from stop: $(tr '\n' '|' <"$WORK/stop1")"
+	[[ -z $(session_containers "$s") ]] || fail "the container survived ci-wrap stop"
+	[[ -z $(pool_dirs "$s") ]] || fail "the pool survived ci-wrap stop"
+	assert_eq "exit status of a second ci-wrap stop" 0 "$(cat "$WORK/rc2")"
+	grep -qi "nothing to stop" "$WORK/stop2" || fail "second stop does not say there is nothing to stop: $(tr '\n' '|' <"$WORK/stop2")"
+}
+
+t_hook_shell_dies() {
+	local rc s
+	job_script 'docker run -d "$IMG" sleep 600 >/dev/null || exit 14
+exit 3 # a failing script: post_build_script (stop) never runs'
+	IMG=$IMG run_job "$JOB_ID-hook2" 2>"$WORK/err"
+	rc=$?
+	assert_eq "exit status of the job shell" 3 "$rc"
+	s=$(cat "$WORK/session")
+	wait_until 8 eval '[[ -z $(session_containers "$s") && -z $(pool_dirs "$s") ]]' ||
+		fail "8 s after the job shell exited without stop: containers '$(session_containers "$s" | tr '\n' ' ')' pool '$(pool_dirs "$s" | head -n 1)'"
+}
+
+t_hook_after_script() {
+	local pid rc s job=$JOB_ID-hook3
+	job_script 'docker run -d "$IMG" sleep 600 >/dev/null || exit 14
+touch "$WORK/ready"
+sleep 600'
+	IMG=$IMG run_job "$job" 2>"$WORK/err" &
+	pid=$!
+	wait_until 30 test -e "$WORK/ready" || fail "the job did not start: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	s=$(cat "$WORK/session")
+	[[ $(session_containers "$s" | wc -l) == 1 ]] || fail "expected 1 session container"
+	# after_script: a new shell, outside the pool, without the exports.
+	env -u BUILD_TAG -u CI_WRAP_SESSION -u CI_WRAP_CGROUP CI_JOB_ID="$job" \
+		"$CI_WRAP" stop >"$WORK/out1" 2>"$WORK/stop1"
+	rc=$?
+	assert_eq "exit status of ci-wrap stop by job id" 0 "$rc"
+	grep -q "session $s: removed 1 container" "$WORK/stop1" ||
+		fail "no summary line from stop by job id: $(tr '\n' '|' <"$WORK/stop1")"
+	[[ -z $(session_containers "$s") ]] || fail "the container survived ci-wrap stop by job id"
+	[[ -z $(pool_dirs "$s") ]] || fail "the pool survived ci-wrap stop by job id"
+	env -u BUILD_TAG -u CI_WRAP_SESSION -u CI_WRAP_CGROUP CI_JOB_ID="$job" \
+		"$CI_WRAP" stop >"$WORK/out2" 2>"$WORK/stop2"
+	rc=$?
+	assert_eq "exit status of a second ci-wrap stop by job id" 0 "$rc"
+	grep -qi "nothing to stop" "$WORK/stop2" || fail "second stop does not say there is nothing to stop: $(tr '\n' '|' <"$WORK/stop2")"
+	wait_until 5 eval "! kill -0 $pid 2>/dev/null" || fail "the job shell (in the pool) still runs after stop"
+	return 0
+}
+
+tcase reap-dry-run 30 t_reap_dry_run
+tcase reap 40 t_reap
+tcase sweep-on-start 30 t_sweep_on_start
+tcase hook-start-stop 30 t_hook_start_stop
+tcase hook-shell-dies 30 t_hook_shell_dies
+tcase hook-after-script 30 t_hook_after_script
