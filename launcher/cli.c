@@ -80,7 +80,8 @@ static const struct cli_option options[] = {
 	{ "older-than", OPT_OLDER_THAN, "DUR", NULL,
 	  "reap: also sessions older than DUR, even if their owner lives", 1u << MODE_REAP },
 	{ "quiet", 'q', NULL, NULL, "errors only on stderr", ALL_MODES },
-	{ "verbose", 'v', NULL, NULL, "more detail on stderr (twice: per request)", ALL_MODES },
+	{ "verbose", 'v', NULL, NULL, "more detail on stderr (twice: each refused request)",
+	  ALL_MODES },
 	{ "help", OPT_HELP, NULL, NULL, "show this help and exit", ALL_MODES },
 	{ "version", OPT_VERSION, NULL, NULL, "show the version and exit", ALL_MODES },
 };
@@ -122,7 +123,7 @@ static void print_help(void)
 				 o->arg ? o->arg : "");
 		printf("  %-24s %s\n", left, o->help);
 	}
-	printf("\nEvery option with an argument or flag also reads CI_WRAP_<NAME> from the\n"
+	printf("\nOptions from --docker-host to --no-cgroup also read CI_WRAP_<NAME> from the\n"
 	       "environment (CI_WRAP_MEMORY=4g); the command line wins.\n"
 	       "Exit status: COMMAND's; 128+N if it died of signal N; 125 if ci-wrap failed;\n"
 	       "126 COMMAND not executable; 127 COMMAND not found.\n");

@@ -94,8 +94,9 @@ static void begin_teardown(struct session_process *sp)
 	if (sp->tearing_down)
 		return;
 	sp->tearing_down = true;
+	/* The SIGTERM watcher stays: stopping it would restore the default
+	 * action, and a `ci-wrap stop` during teardown would kill us. */
 	ev_io_stop(sp->loop, &sp->ctl_w);
-	ev_signal_stop(sp->loop, &sp->term_w);
 	if (sp->guard_fd >= 0)
 		ev_io_stop(sp->loop, &sp->guard_w);
 	/* Nothing may connect from now on. */

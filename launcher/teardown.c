@@ -143,6 +143,8 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 		json_decref(ids);
 		ids = list_owned(d, k, o->session);
 		n = json_array_size(ids);
+		if (ids == NULL && round == 0)
+			record_leak(res, k->kind, "*", "cannot list them on the daemon");
 		if (ids == NULL || n == 0)
 			break;
 		if (o->dry_run) {
