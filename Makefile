@@ -63,7 +63,7 @@ integration: $(BIN)
 
 # The whole suite against a real dockerd; ends with "N passed, N failed".
 check: setup
-	$(MAKE) all
+	$(MAKE) all $(UNIT_TESTS)
 	tests/run-all.sh ./$(BIN) $(UNIT_TESTS)
 
 # The same tests, built with AddressSanitizer and UBSan.
