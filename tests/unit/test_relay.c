@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,9 +224,25 @@ static void on_drained(void *arg)
 	r->drained++;
 }
 
+/* What a test may change in the proxy's configuration. */
+struct rig_opts {
+	FILE *audit;	    /* audit log, or NULL */
+	uid_t allowed_uid;  /* the session's user */
+	size_t max_body;    /* rewrite limit */
+};
+
+static struct rig *rig_new_opts(bool upstream, bool connect_client, const struct rig_opts *o);
+
 /* A rig with the proxy listening; when connect_client, a client connected
  * and the proxy's upstream connection accepted. */
 static struct rig *rig_new(bool upstream, bool connect_client)
+{
+	struct rig_opts o = { NULL, getuid(), 64 * 1024 };
+
+	return rig_new_opts(upstream, connect_client, &o);
+}
+
+static struct rig *rig_new_opts(bool upstream, bool connect_client, const struct rig_opts *o)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	struct proxy_config cfg = { 0 };
@@ -246,9 +264,9 @@ static struct rig *rig_new(bool upstream, bool connect_client)
 	cfg.upstream_path = r->up_path;
 	cfg.rewrite.labels = r->labels;
 	cfg.rewrite.cgroup_parent = "/ci-wrap/sess-1";
-	cfg.rewrite.max_body = 64 * 1024;
-	cfg.allowed_uid = getuid();
-	cfg.audit = NULL;
+	cfg.rewrite.max_body = o->max_body;
+	cfg.allowed_uid = o->allowed_uid;
+	cfg.audit = o->audit;
 	r->proxy = proxy_new(r->loop, &cfg, &err);
 	assert_non_null(r->proxy);
 	if (!connect_client)
@@ -982,6 +1000,306 @@ static void client_close_answer_then_eof(void **state)
 	rig_free(r);
 }
 
+/* ---- more rewriting and accounting -------------------------------------------------- */
+
+static void create_chunked_too_large(void **state)
+{
+	struct rig_opts o = { NULL, getuid(), 1024 };
+	struct rig *r = rig_new_opts(true, true, &o);
+	char chunk[600];
+
+	(void)state;
+	memset(chunk, ' ', sizeof(chunk));
+	chunk[0] = '{';
+	send_str(r, &r->client,
+		 "POST /containers/create HTTP/1.1\r\nHost: docker\r\n"
+		 "Transfer-Encoding: chunked\r\n\r\n");
+	/* Two chunks of 600 bytes; the proxy may close before the second. */
+	for (int i = 0; i < 2; i++) {
+		if (write(r->client.fd, "258\r\n", 5) < 0 ||
+		    write(r->client.fd, chunk, sizeof(chunk)) < 0 ||
+		    write(r->client.fd, "\r\n", 2) < 0)
+			break;
+		pump(r);
+	}
+	expect_refusal(r, 413);
+	expect_eof(r, &r->up);
+	rig_free(r);
+}
+
+static void created_counts_2xx_only(void **state)
+{
+	char req[512];
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	snprintf(req, sizeof(req),
+		 "POST /networks/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 13\r\n\r\n"
+		 "{\"Name\":\"n1\"}");
+	send_str(r, &r->client, req);
+	{
+		char *head, *body;
+		size_t len;
+		json_t *root;
+
+		read_message(r, &r->up, &head, &body, &len);
+		root = json_loadb(body, len, 0, NULL);
+		assert_non_null(root);
+		assert_string_equal(json_string_value(json_object_get(
+					    json_object_get(root, "Labels"), "ci-wrap.session")),
+				    "sess-1");
+		assert_null(json_object_get(root, "HostConfig"));
+		json_decref(root);
+		free(head);
+		free(body);
+	}
+	send_str(r, &r->up, "HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 409 Conflict\r\nContent-Length: 2\r\n\r\n{}");
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_NETWORK], 0);
+	send_str(r, &r->client, req);
+	{
+		char *head, *body;
+		size_t len;
+
+		read_message(r, &r->up, &head, &body, &len);
+		free(head);
+		free(body);
+	}
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_NETWORK], 1);
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_CONTAINER], 0);
+	assert_int_equal(proxy_stats(r->proxy)->requests, 2);
+	rig_free(r);
+}
+
+static void commit_body_and_query(void **state)
+{
+	struct rig *r = rig_new(true, true);
+	char *head, *body, *sp;
+	size_t len;
+	json_t *root;
+
+	(void)state;
+	/* An empty body (the CLI sends none without --change/--message). */
+	send_str(r, &r->client,
+		 "POST /v1.41/commit?container=abc&repo=img&changes=CMD%20sh HTTP/1.1\r\n"
+		 "Host: docker\r\nContent-Length: 0\r\n\r\n");
+	read_message(r, &r->up, &head, &body, &len);
+	root = json_loadb(body, len, 0, NULL);
+	assert_non_null(root);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(root, "Labels"),
+							      "ci-wrap.job")),
+			    "job-1");
+	json_decref(root);
+	sp = strstr(head, " HTTP/1.1\r\n");
+	assert_non_null(sp);
+	*sp = '\0';
+	assert_memory_equal(head, "POST /v1.41/commit?container=abc&repo=img&changes=CMD%20sh&changes=LABEL",
+			    72);
+	assert_non_null(strstr(head, "sess-1"));
+	free(head);
+	free(body);
+	send_str(r, &r->up, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	expect_str(r, &r->client, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	assert_int_equal(proxy_stats(r->proxy)->created[RESOURCE_IMAGE], 1);
+	rig_free(r);
+}
+
+static void import_body_relayed(void **state)
+{
+	static const char tar[] = "tar bytes\0\1\2\r\n\r\nmore";
+	char all[512];
+	int n;
+	struct rig *r = rig_new(true, true);
+	char *head, *body;
+	size_t len;
+
+	(void)state;
+	n = snprintf(all, sizeof(all),
+		     "POST /images/create?fromSrc=-&repo=imp HTTP/1.1\r\nHost: docker\r\n"
+		     "Content-Type: application/x-tar\r\nContent-Length: %zu\r\n\r\n",
+		     sizeof(tar) - 1);
+	memcpy(all + n, tar, sizeof(tar) - 1);
+	send_bytes(r, &r->client, all, (size_t)n + sizeof(tar) - 1);
+	read_message(r, &r->up, &head, &body, &len);
+	assert_int_equal(len, sizeof(tar) - 1);
+	assert_memory_equal(body, tar, len);
+	assert_memory_equal(head, "POST /images/create?fromSrc=-&repo=imp&changes=LABEL", 52);
+	free(head);
+	free(body);
+	/* A pull is left alone, byte for byte. */
+	send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	expect_str(r, &r->client, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	exchange(r, "POST /images/create?fromImage=alpine&tag=3 HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	rig_free(r);
+}
+
+static void connection_close_answer(void **state)
+{
+	struct rig *r = rig_new(true, true);
+
+	(void)state;
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nOK");
+	expect_eof(r, &r->client);
+	rig_free(r);
+}
+
+static void big_answer_backpressure(void **state)
+{
+	size_t n = 600000, head_len;
+	char *ans = malloc(n + 100);
+	struct rig *r = rig_new(true, true);
+	size_t off = 0;
+
+	(void)state;
+	send_str(r, &r->client, "GET /images/x/get HTTP/1.1\r\nHost: docker\r\n\r\n");
+	expect_str(r, &r->up, "GET /images/x/get HTTP/1.1\r\nHost: docker\r\n\r\n");
+	head_len = (size_t)sprintf(ans, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+	for (size_t i = 0; i < n; i++)
+		ans[head_len + i] = (char)(i % 253);
+	/* The client does not read: the daemon's writes must stall, not
+	 * pile up in the proxy. */
+	for (int i = 0; i < SPINS && off < head_len + n; i++) {
+		ssize_t w = write(r->up.fd, ans + off, head_len + n - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		pump(r);
+	}
+	assert_true(off < head_len + n);
+	expect_bytes(r, &r->client, ans, off > 1000 ? 1000 : off);
+	{
+		size_t got = off > 1000 ? 1000 : off;
+
+		for (int i = 0; i < SPINS && off < head_len + n; i++) {
+			ssize_t w = write(r->up.fd, ans + off, head_len + n - off);
+
+			if (w > 0)
+				off += (size_t)w;
+			pump(r);
+			peer_poll(&r->client);
+			if (r->client.len > 0) {
+				assert_memory_equal(r->client.buf, ans + got, r->client.len);
+				got += r->client.len;
+				r->client.len = 0;
+			}
+		}
+		assert_int_equal(off, head_len + n);
+		expect_bytes(r, &r->client, ans + got, head_len + n - got);
+	}
+	exchange(r, "GET /_ping HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	free(ans);
+	rig_free(r);
+}
+
+static void audit_lines(void **state)
+{
+	FILE *audit = tmpfile();
+	struct rig_opts o = { audit, getuid(), 64 * 1024 };
+	struct rig *r;
+	char line[1024];
+	json_t *j;
+	int n = 0;
+
+	(void)state;
+	assert_non_null(audit);
+	r = rig_new_opts(true, true, &o);
+	exchange(r, "GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	send_str(r, &r->client, "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]");
+	expect_refusal(r, 400);
+	rig_free(r);
+	rewind(audit);
+	while (fgets(line, sizeof(line), audit) != NULL) {
+		j = json_loads(line, 0, NULL);
+		if (j == NULL)
+			fail_msg("audit line is not JSON: %s", line);
+		if (n == 0) {
+			assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
+			assert_string_equal(json_string_value(json_object_get(j, "target")),
+					    "/v1.41/_ping");
+			assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+			assert_string_equal(json_string_value(json_object_get(j, "action")), "relayed");
+		} else {
+			assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+			assert_int_equal(json_integer_value(json_object_get(j, "status")), 400);
+			assert_string_equal(json_string_value(json_object_get(j, "action")), "refused");
+		}
+		json_decref(j);
+		n++;
+	}
+	assert_int_equal(n, 2);
+	fclose(audit);
+}
+
+/* A peer of another user is turned away (needs root to be another user). */
+static void other_user_refused(void **state)
+{
+	struct rig_opts o = { NULL, 12345, 64 * 1024 };
+	struct rig *r;
+	int ok = 0;
+
+	(void)state;
+	if (getuid() != 0)
+		skip(); /* only root can connect as two other users */
+	r = rig_new_opts(true, false, &o);
+	assert_int_equal(chmod(r->dir, 0755), 0);
+	assert_int_equal(chmod(r->proxy_path, 0777), 0);
+	for (uid_t uid = 65534; uid != 0; uid = uid == 65534 ? 12345 : 0) {
+		pid_t pid = fork();
+		int status = -1;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct timeval tv = { 5, 0 };
+			struct sockaddr_un addr = { .sun_family = AF_UNIX };
+			char buf[256];
+			ssize_t got;
+			int fd;
+
+			if (setgid(uid) < 0 || setuid(uid) < 0)
+				_exit(10);
+			fd = socket(AF_UNIX, SOCK_STREAM, 0);
+			strcpy(addr.sun_path, r->proxy_path);
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+				_exit(11);
+			if (write(fd, "GET /_ping HTTP/1.1\r\n\r\n", 24) != 24)
+				_exit(uid == 65534 ? 0 : 12); /* may be closed already */
+			got = read(fd, buf, sizeof(buf));
+			/* The stranger gets EOF; the session's user gets the
+			 * 502 of a daemon that never answers... or is relayed. */
+			if (uid == 65534)
+				_exit(got == 0 || (got < 0 && errno == ECONNRESET) ? 0 : 13);
+			_exit(0);
+		}
+		if (uid == 12345) {
+			/* Play the daemon for the allowed user. */
+			for (int i = 0; i < SPINS && r->up.fd < 0; i++) {
+				pump(r);
+				r->up.fd = accept4(r->up_listen, NULL, NULL, SOCK_NONBLOCK);
+			}
+			if (r->up.fd >= 0) {
+				expect_str(r, &r->up, "GET /_ping HTTP/1.1\r\n\r\n");
+				send_str(r, &r->up, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+				ok++;
+			}
+		}
+		for (int i = 0; i < 200000 && waitpid(pid, &status, WNOHANG) == 0; i++) {
+			pump(r);
+			usleep(10);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("client as uid %u: status %d", (unsigned)uid, status);
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(proxy_stats(r->proxy)->connections, 1);
+	rig_free(r);
+}
+
 /* ---- drain ----------------------------------------------------------------------------- */
 
 /* Run fn in a child: a crash there is reported, not fatal to the suite. */
@@ -1082,6 +1400,58 @@ static void drain_idle(void **state)
 	in_child(drain_idle_scenario);
 }
 
+
+static void drain_cuts_streams_scenario(void)
+{
+	struct rig *r = rig_new(true, true);
+	struct rig *r2;
+
+	/* A hijacked stream and a log follow are cut at once. */
+	exchange(r, "POST /exec/e/start HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+		 "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+	send_str(r, &r->client, "GET /containers/x/logs?follow=1 HTTP/1.1\r\n\r\n");
+	proxy_drain(r->proxy, 5000, on_drained, r);
+	pump(r);
+	if (r->drained != 1)
+		_exit(2);
+	r->client.len = 0;
+	r->up.len = 0;
+	for (int i = 0; i < 100; i++) {
+		pump(r);
+		peer_poll(&r->client);
+	}
+	if (!r->client.eof)
+		_exit(3);
+	rig_free(r);
+	/* A create whose daemon never answers is cut at the timeout. */
+	r2 = rig_new(true, true);
+	send_str(r2, &r2->client,
+		 "POST /volumes/create HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+	{
+		char *head, *body;
+		size_t len;
+
+		read_message(r2, &r2->up, &head, &body, &len);
+		free(head);
+		free(body);
+	}
+	proxy_drain(r2->proxy, 30, on_drained, r2);
+	for (int i = 0; i < 2000 && r2->drained == 0; i++) {
+		ev_run(r2->loop, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	if (r2->drained != 1)
+		_exit(4);
+	expect_eof(r2, &r2->client);
+	rig_free(r2);
+}
+
+static void drain_cuts_streams(void **state)
+{
+	(void)state;
+	in_child(drain_cuts_streams_scenario);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1110,7 +1480,16 @@ int main(void)
 		cmocka_unit_test(interim_100_relayed),
 		cmocka_unit_test(daemon_sends_unasked),
 		cmocka_unit_test(client_close_answer_then_eof),
+		cmocka_unit_test(create_chunked_too_large),
+		cmocka_unit_test(created_counts_2xx_only),
+		cmocka_unit_test(commit_body_and_query),
+		cmocka_unit_test(import_body_relayed),
+		cmocka_unit_test(connection_close_answer),
+		cmocka_unit_test(big_answer_backpressure),
+		cmocka_unit_test(audit_lines),
+		cmocka_unit_test(other_user_refused),
 		cmocka_unit_test(drain_idle),
+		cmocka_unit_test(drain_cuts_streams),
 		cmocka_unit_test(drain_in_flight_create),
 		cmocka_unit_test(drain_partial_head),
 	};

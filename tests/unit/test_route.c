@@ -94,6 +94,14 @@ static void canon_clean(void **state)
 	assert_canon("/..", "/");
 	assert_canon("/v1.41/../containers/create", "/containers/create");
 	assert_canon("/v1.41/../../v1.40/containers/create", "/containers/create");
+	/* A version after ".." climbed back to the root is leading again
+	 * (found by tests/fuzz: "http://docke//docker/../v1.41/...").
+	 * Canonical paths are a fixed point. */
+	assert_canon("/x/../v1.41/containers/create", "/containers/create");
+	assert_canon("//docker/../v1.41/containers/create", "/containers/create");
+	assert_canon("/a/b/../../v1/v2/containers/create", "/containers/create");
+	assert_canon("/x/..%2Fv1.41%2Fcontainers%2Fcreate", "/containers/create");
+	assert_canon("/x/y/../v1.41/containers/create", "/x/v1.41/containers/create");
 	/* Dot segments hidden behind escapes are cleaned too (Go decodes first). */
 	assert_canon("/foo/%2e%2e/containers/create", "/containers/create");
 	assert_canon("/containers/%2E/create", "/containers/create");
