@@ -131,8 +131,7 @@ static bool is_version_segment(const char *seg, size_t len)
 static void clean_path(char *p, size_t len)
 {
 	char out[ROUTE_PATH_MAX + 2];
-	size_t n = 0, i = 0;
-	bool leading = true;
+	size_t n = 0, i = 0, skip = 0;
 
 	while (i < len) {
 		size_t start, seglen;
@@ -152,13 +151,22 @@ static void clean_path(char *p, size_t len)
 				n--;
 			continue;
 		}
-		if (leading && is_version_segment(p + start, seglen))
-			continue;
-		leading = false;
 		out[n++] = '/';
 		memcpy(out + n, p + start, seglen);
 		n += seglen;
 	}
+	/* Every leading version segment goes, also one that ".." exposed. */
+	while (skip < n) {
+		size_t end = skip + 1;
+
+		while (end < n && out[end] != '/')
+			end++;
+		if (!is_version_segment(out + skip + 1, end - skip - 1))
+			break;
+		skip = end;
+	}
+	n -= skip;
+	memmove(out, out + skip, n);
 	if (n == 0)
 		out[n++] = '/';
 	memcpy(p, out, n);
