@@ -80,6 +80,7 @@ struct req {
 	size_t body_len;	      /* its length */
 	bool body_cut;		      /* longer than that */
 	bool head_done;		      /* on_headers_complete ran */
+	bool done;		      /* the first message is complete */
 	bool paused;		      /* paused there, head_end not set yet */
 	size_t head_end;	      /* input offset where the head ends */
 	uint8_t method;		      /* llhttp method */
@@ -156,6 +157,14 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
+static int on_message_complete(llhttp_t *p)
+{
+	struct req *r = p->data;
+
+	r->done = true;
+	return HPE_PAUSED; /* the first request is the one looked at */
+}
+
 static const llhttp_settings_t settings = {
 	.on_url = on_url,
 	.on_header_field = on_field,
@@ -163,6 +172,7 @@ static const llhttp_settings_t settings = {
 	.on_header_value_complete = on_value_complete,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
+	.on_message_complete = on_message_complete,
 };
 
 static void parse_request(const uint8_t *data, size_t size, struct req *r)
@@ -180,7 +190,7 @@ static void parse_request(const uint8_t *data, size_t size, struct req *r)
 			llhttp_finish(&parser);
 			return;
 		}
-		if (e != HPE_PAUSED || !r->paused)
+		if (e != HPE_PAUSED || !r->paused || r->done)
 			return;
 		r->paused = false;
 		r->head_end = (size_t)(llhttp_get_error_pos(&parser) - s);
