@@ -31,6 +31,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
 
+.DELETE_ON_ERROR:
+
 .PHONY: all check unit integration asan setup demo bench install uninstall fmt clean
 
 all: $(BIN)
@@ -50,7 +52,8 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARNINGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) -lcmocka
+	$(CC) $(CFLAGS) $(WARNINGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ \
+		$(filter %.c %.o,$^) $(DEPS_LIBS) -lcmocka
 
 setup:
 	scripts/setup.sh

@@ -414,8 +414,20 @@ static int check_framing(struct conn *c)
 	const struct req_head *h = &c->head;
 	int status = http_check_head(c->req.buf, h->len);
 
+	if (status == 0 && llhttp_get_http_major(&c->req_parser) != 1) {
+		conn_refuse(c, 505, "only HTTP/1.x is served here");
+		return -1;
+	}
+	if (status == 0)
+		status = http_check_request_line(c->req.buf, h->len);
 	if (status != 0) {
 		conn_refuse(c, status, "malformed request head");
+		return -1;
+	}
+	/* After a CONNECT head llhttp sees a tunnel where Go sees a body: the
+	 * two would frame what follows differently. The API has no CONNECT. */
+	if (c->method == HTTP_CONNECT) {
+		conn_refuse(c, 405, "CONNECT is not supported");
 		return -1;
 	}
 	if (h->te_count > 1 || (h->te_count == 1 && h->te_bad)) {
@@ -753,7 +765,8 @@ static void conn_arm(struct conn *c)
 	bool up = c->ufd >= 0;
 
 	watch(c, &c->c_read,
-	      !c->req.src_eof && c->state != REQ_REFUSED && flow_space(&c->req) > 0);
+	      !c->req.src_eof && (c->state != REQ_REFUSED || c->lingering) &&
+		      flow_space(&c->req) > 0);
 	watch(c, &c->c_write, flow_pending(&c->resp));
 	if (up) {
 		watch(c, &c->u_read, !c->resp.src_eof && flow_space(&c->resp) > 0);
@@ -807,6 +820,14 @@ static void conn_settle(struct conn *c)
 	} else {
 		if (c->req.src_eof && req_idle && c->state == REQ_DONE)
 			shut_write(c->ufd, &c->req);
+		if (c->state == REQ_REFUSED && resp_idle && !c->lingering) {
+			shut_write(c->cfd, &c->resp);
+			c->lingering = true;
+		}
+		if (c->lingering && !c->req.src_eof && c->discarded < LINGER_MAX) {
+			conn_arm(c);
+			return;
+		}
 		if (c->close_after && !c->resp_active && resp_idle &&
 		    c->state != REQ_BODY && c->state != REQ_BUFFER) {
 			conn_close(c);
@@ -837,6 +858,11 @@ static void on_readable(struct conn *c, struct flow *f, int fd, bool client)
 	}
 	if (c->raw) {
 		f->p = f->parsed = f->r;
+		return;
+	}
+	if (client && c->lingering) {
+		c->discarded += (size_t)n;
+		f->w = f->p = f->parsed = f->r = 0;
 		return;
 	}
 	if (client)

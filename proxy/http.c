@@ -28,6 +28,19 @@ int http_check_head(const char *head, size_t len)
 	return 0;
 }
 
+int http_check_request_line(const char *head, size_t len)
+{
+	size_t i = 0, spaces = 0;
+
+	while (i + 1 < len && head[i] == '\r' && head[i + 1] == '\n')
+		i += 2; /* empty lines before it are skipped, as Go does */
+	for (; i < len && head[i] != '\r'; i++)
+		spaces += head[i] == ' ';
+	/* "METHOD SP target SP HTTP/1.x": anything else is a line Go refuses
+	 * and a rewrite could not place its target in. */
+	return spaces == 2 ? 0 : 400;
+}
+
 static void trim(const char **v, size_t *len)
 {
 	while (*len > 0 && (**v == ' ' || **v == '\t'))
@@ -75,20 +88,34 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n
 	*len += n;
 }
 
-/* Append the request line with its target replaced. */
+/* Append the request line with its target replaced: the target is what
+ * lies between the method's space run and the last space (or the end of a
+ * line without a version). */
 static void append_request_line(char **buf, size_t *len, size_t *cap, const char *line,
 				size_t n, const char *target, size_t target_len)
 {
 	const char *sp1 = memchr(line, ' ', n);
-	const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - line)) : NULL;
+	const char *start, *end = line + n;
+	size_t rest;
 
-	if (target == NULL || sp2 == NULL) {
+	if (target == NULL || sp1 == NULL) {
 		append(buf, len, cap, line, n);
 		return;
 	}
+	for (start = sp1; start < line + n && *start == ' '; start++)
+		;
+	rest = (size_t)(line + n - start);
+	for (size_t i = rest; i > 0; i--) {
+		if (start[i - 1] == ' ') {
+			end = start + i - 1;
+			break;
+		}
+	}
+	while (end > start && end[-1] == ' ')
+		end--;
 	append(buf, len, cap, line, (size_t)(sp1 + 1 - line));
 	append(buf, len, cap, target, target_len);
-	append(buf, len, cap, sp2, n - (size_t)(sp2 - line));
+	append(buf, len, cap, end, (size_t)(line + n - end));
 }
 
 char *http_rebuild_head(const char *head, size_t len, const char *new_target,
@@ -105,6 +132,9 @@ char *http_rebuild_head(const char *head, size_t len, const char *new_target,
 		const char *line = head + i;
 
 		i += n + 2;
+		if (n == 0 && first)
+			continue; /* empty lines before the request line, which llhttp
+				   * and Go both skip: they must not end the head */
 		if (n == 0)
 			break; /* the blank line that ends the head */
 		if (first) {
@@ -141,6 +171,7 @@ const char *http_reason(int status)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";

@@ -12,6 +12,10 @@
  * request head. Returns 0, or the HTTP status to answer with. */
 int http_check_head(const char *head, size_t len);
 
+/* The request line must be exactly METHOD SP TARGET SP VERSION (after any
+ * leading empty lines). Returns 0, or the status to answer with. */
+int http_check_request_line(const char *head, size_t len);
+
 /* Is the Transfer-Encoding value exactly "chunked" (case, OWS ignored)? */
 bool http_te_is_chunked(const char *value, size_t len);
 

@@ -14,6 +14,9 @@
 #define FLOW_BUF_SIZE (64 * 1024)
 #define PROXY_MAX_CONNS 1024
 #define PROXY_BUF_CACHE 16
+/* After a refusal, what a client still sends is read and dropped up to
+ * this much, so it gets to read the answer instead of a reset. */
+#define LINGER_MAX (1024 * 1024)
 
 /* One direction of a connection: bytes read from the source, released to the
  * sink once the parser has judged them. w <= p <= parsed <= r. */
@@ -81,6 +84,8 @@ struct conn {
 	bool raw_pending;	     /* the answer switches to raw after its head */
 	bool close_after;	     /* close once the current answer is sent */
 	bool dead;		     /* closed; freed when its callback returns */
+	bool lingering;		     /* refused: answer sent, discarding the rest */
+	size_t discarded;	     /* bytes discarded while lingering */
 	int event;		     /* the llhttp pause reason, see conn.c */
 	char *body;		     /* body being collected for a rewrite */
 	char *body_head;	     /* copy of its head, rebuilt once the body is in */

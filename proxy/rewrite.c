@@ -201,6 +201,46 @@ static void put_cgroup_parent(json_t *obj, const struct rewrite_spec *spec)
 	json_object_set_new(obj, "CgroupParent", json_string(spec->cgroup_parent));
 }
 
+/* A volume mount whose volume does not exist yet makes the daemon create it
+ * with Mounts[].VolumeOptions.Labels (ignored for an existing volume, which
+ * is not ours): give every volume mount our labels there. */
+static int label_volume_mounts(json_t *host_config, const struct rewrite_spec *spec,
+			       struct cw_error *err)
+{
+	const char *key, *mkey;
+	json_t *mounts, *m, *value;
+	size_t i;
+
+	json_object_foreach(host_config, key, mounts)
+	{
+		if (!rewrite_key_folds_to(key, "mounts") || !json_is_array(mounts))
+			continue;
+		json_array_foreach(mounts, i, m)
+		{
+			json_t *type = NULL, *opts = NULL;
+
+			json_object_foreach(m, mkey, value)
+			{
+				if (rewrite_key_folds_to(mkey, "type"))
+					type = value;
+				else if (rewrite_key_folds_to(mkey, "volumeoptions"))
+					opts = value;
+			}
+			if (!json_is_string(type) || strcmp(json_string_value(type), "volume") != 0)
+				continue;
+			if (opts == NULL || json_is_null(opts)) {
+				opts = json_object();
+				json_object_set_new(m, "VolumeOptions", opts);
+			}
+			if (!json_is_object(opts))
+				return cw_error_set(err, 0, "invalid JSON: VolumeOptions must be an object") * 400;
+			if (put_labels(opts, spec, err) < 0)
+				return -400;
+		}
+	}
+	return 0;
+}
+
 /* Container create: moby decodes into ContainerConfigWrapper, whose inner
  * "HostConfig" wins over the deprecated HostConfig fields promoted to the top
  * level. Every spelling of HostConfig may be decoded in turn (Go reuses the
@@ -213,7 +253,7 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, stru
 	bool have_host_config = false;
 	int rc = put_labels(root, spec, err);
 
-	if (rc < 0 || spec->cgroup_parent == NULL)
+	if (rc < 0)
 		return rc;
 	json_object_foreach(root, key, value)
 	{
@@ -225,9 +265,14 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, stru
 		}
 		if (!json_is_object(value))
 			return cw_error_set(err, 0, "invalid JSON: %s must be an object", key) * 400;
-		put_cgroup_parent(value, spec);
+		if (label_volume_mounts(value, spec, err) < 0)
+			return -400;
+		if (spec->cgroup_parent)
+			put_cgroup_parent(value, spec);
 		have_host_config = true;
 	}
+	if (spec->cgroup_parent == NULL)
+		return 0;
 	if (!have_host_config) {
 		json_t *hc = json_object();
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Build the request-path fuzzer (libFuzzer, ASan, UBSan) into build/fuzz/,
-# and with "run SECONDS [libFuzzer flags...]" run it that long on the seeds
-# in tests/fuzz/corpus (new inputs go to build/fuzz/corpus, crashes to
-# build/fuzz/crash-*). Needs clang with the compiler-rt fuzzer runtime
-# (Debian: clang, libclang-rt-dev).
+# Build the fuzzers (libFuzzer, ASan, UBSan) into build/fuzz/: fuzz_request
+# (parse, route, rewrite of one request) and fuzz_relay (a client's byte
+# stream through the real relay to a model of the daemon's Go server). With
+# "run SECONDS [TARGET] [libFuzzer flags...]" run TARGET (fuzz_request by
+# default) that long on its seeds, tests/fuzz/corpus (fuzz_request) or
+# tests/fuzz/corpus-relay (fuzz_relay); new inputs go to
+# build/fuzz/corpus-TARGET, crashes to build/fuzz/crash-*. Needs clang with
+# the compiler-rt fuzzer runtime (Debian: clang, libclang-rt-dev).
 #
-#   tests/fuzz/build.sh                 # build only
-#   tests/fuzz/build.sh run 300         # build, then fuzz for 5 minutes
-#   tests/fuzz/build.sh run 3600 -jobs=2 -workers=2
+#   tests/fuzz/build.sh                          # build only
+#   tests/fuzz/build.sh run 300                  # fuzz_request for 5 minutes
+#   tests/fuzz/build.sh run 600 fuzz_relay -fork=2 -ignore_crashes=1
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -35,9 +38,11 @@ for lib in cgroup; do
 	fi
 done
 
-mkdir -p "$OUT/obj" "$OUT/corpus"
+mkdir -p "$OUT/obj"
 cflags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
 	-DCI_WRAP_VERSION=\"fuzz\" -I$LLHTTP_INC $($PKG_CONFIG --cflags jansson libcurl)"
+# Objects are rebuilt when their source or any project header changed.
+newest_h=$(ls -t common/*.h proxy/*.h launcher/*.h cgroup/*.h 2>/dev/null | head -n 1)
 objs=()
 for src in "${srcs[@]}" "$LLHTTP_SRC"/*.c; do
 	obj="$OUT/obj/$(echo "${src#/}" | tr / _).o"
@@ -45,23 +50,33 @@ for src in "${srcs[@]}" "$LLHTTP_SRC"/*.c; do
 	case $src in
 	"$LLHTTP_SRC"/*) extra="-w -DLLHTTP_STRICT_MODE=1" ;; # as the Makefile builds it
 	esac
-	if [[ ! -e $obj || $src -nt $obj ]]; then
+	if [[ ! -e $obj || $src -nt $obj || $newest_h -nt $obj ]]; then
 		# shellcheck disable=SC2086
 		"$CC" $cflags $extra -fsanitize=fuzzer-no-link,address,undefined \
 			-fno-sanitize-recover=all -c -o "$obj" "$src"
 	fi
 	objs+=("$obj")
 done
-# shellcheck disable=SC2086
-"$CC" $cflags -Wall -Wextra -Werror $SAN -o "$OUT/fuzz_request" tests/fuzz/fuzz_request.c \
-	"${objs[@]}" $libs
-echo "fuzz: built $OUT/fuzz_request"
+for target in fuzz_request fuzz_relay; do
+	# shellcheck disable=SC2086
+	"$CC" $cflags -Wall -Wextra -Werror $SAN -o "$OUT/$target" "tests/fuzz/$target.c" \
+		"${objs[@]}" $libs
+	echo "fuzz: built $OUT/$target"
+done
 
 if [[ ${1:-} == run ]]; then
-	secs=${2:?usage: $0 run SECONDS [libFuzzer flags...]}
+	secs=${2:?usage: $0 run SECONDS [TARGET] [libFuzzer flags...]}
 	shift 2
+	target=fuzz_request
+	if [[ $# -gt 0 && $1 != -* ]]; then
+		target=$1
+		shift
+	fi
+	seeds=tests/fuzz/corpus
+	[[ $target == fuzz_relay ]] && seeds=tests/fuzz/corpus-relay
+	mkdir -p "$OUT/corpus-$target"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-		"$OUT/fuzz_request" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+		"$OUT/$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
 		-dict=tests/fuzz/http.dict -artifact_prefix="$OUT/" -print_final_stats=1 \
-		"$@" "$OUT/corpus" tests/fuzz/corpus
+		"$@" "$OUT/corpus-$target" "$seeds"
 fi

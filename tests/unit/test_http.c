@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -369,6 +370,72 @@ static void rebuild_http10_and_long_target(void **state)
 	free(h);
 }
 
+/* llhttp (like RFC 9112 2.2 allows) skips empty lines before a request
+ * line, so the head the relay hands over may start with CRLF; the rebuilt
+ * head must still carry the request line (found by tests/fuzz). */
+static void rebuild_leading_crlf(void **state)
+{
+	static const char head[] = "\r\nPOST /build?t=x HTTP/1.1\r\nHost: docker\r\n"
+				   "Content-Length: 5\r\n\r\n";
+	static const char want_line[] = "POST /build?t=x&labels=%7B%7D HTTP/1.1\r\n";
+	static const char want_line2[] = "POST /containers/create HTTP/1.1\r\n";
+	size_t len = 0, skip = 0;
+	char *h;
+
+	(void)state;
+	h = http_rebuild_head(S(head), S("/build?t=x&labels=%7B%7D"), -1, false, &len);
+	while (skip < len && (h[skip] == '\r' || h[skip] == '\n'))
+		skip++;
+	if (len - skip < sizeof(want_line) - 1 ||
+	    memcmp(h + skip, want_line, sizeof(want_line) - 1) != 0)
+		fail_msg("rebuilt head lost its request line: \"%.*s\"", (int)len, h);
+	assert_non_null(memmem(h, len, S("\r\nHost: docker\r\n")));
+	assert_non_null(memmem(h, len, S("\r\nContent-Length: 5\r\n")));
+	free(h);
+	h = http_rebuild_head(S("\r\n\r\nPOST /containers/create HTTP/1.1\r\nHost: d\r\n\r\n"),
+			      NULL, 0, 2, true, &len);
+	skip = 0;
+	while (skip < len && (h[skip] == '\r' || h[skip] == '\n'))
+		skip++;
+	if (len - skip < sizeof(want_line2) - 1 ||
+	    memcmp(h + skip, want_line2, sizeof(want_line2) - 1) != 0)
+		fail_msg("rebuilt head lost its request line: \"%.*s\"", (int)len, h);
+	free(h);
+}
+
+/* A request line without a version (llhttp's HTTP/0.9): the target is
+ * still the one replaced, not silently kept (found by tests/fuzz). */
+static void rebuild_no_version(void **state)
+{
+	static const char head[] = "POST /build?t=x\r\nHost: docker\r\n\r\n";
+	size_t len = 0;
+	char *h;
+
+	(void)state;
+	h = http_rebuild_head(S(head), S("/build?t=x&labels=%7B%7D"), -1, false, &len);
+	if (memmem(h, len, S("/build?t=x&labels=%7B%7D")) == NULL)
+		fail_msg("target not replaced: \"%.*s\"", (int)len, h);
+	free(h);
+}
+
+/* llhttp also lets several spaces through between method, target and
+ * version; the target is replaced, not put next to the old one (found by
+ * tests/fuzz: "POST  /build?t=x HTTP/1.1" became
+ * "POST /build?t=x&labels=... /build?t=x HTTP/1.1"). */
+static void rebuild_extra_spaces(void **state)
+{
+	static const char head[] = "POST  /build?t=x   HTTP/1.1\r\nHost: docker\r\n\r\n";
+	size_t len = 0;
+	char *h;
+
+	(void)state;
+	h = http_rebuild_head(S(head), S("/build?t=y"), -1, false, &len);
+	if (memmem(h, len, S("/build?t=y")) == NULL || memmem(h, len, S("/build?t=x")) != NULL)
+		fail_msg("target not replaced: \"%.*s\"", (int)len, h);
+	assert_non_null(memmem(h, len, S("HTTP/1.1\r\nHost: docker\r\n\r\n")));
+	free(h);
+}
+
 /* ---- http_format_error ------------------------------------------------------- */
 
 /* Check answer is one complete HTTP response with the status and a JSON body
@@ -479,6 +546,9 @@ int main(void)
 		cmocka_unit_test(rebuild_unchanged),
 		cmocka_unit_test(rebuild_drop_expect_only),
 		cmocka_unit_test(rebuild_http10_and_long_target),
+		cmocka_unit_test(rebuild_leading_crlf),
+		cmocka_unit_test(rebuild_no_version),
+		cmocka_unit_test(rebuild_extra_spaces),
 		cmocka_unit_test(format_error_plain),
 		cmocka_unit_test(format_error_escapes),
 		cmocka_unit_test(format_error_long_message),

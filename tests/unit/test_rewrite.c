@@ -632,6 +632,41 @@ static void parent_unset(void **state)
 	json_decref(root);
 }
 
+/* SPEC: named volumes that a container create would make implicitly are
+ * labelled too. For a volume mount the daemon creates a missing volume with
+ * Mounts[].VolumeOptions.Labels, so that is where ours belong. */
+static void mounts_volume_labelled(void **state)
+{
+	json_t *root, *mounts, *m, *labels;
+	size_t i;
+
+	(void)state;
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"Image\":\"a\",\"HostConfig\":{\"Mounts\":["
+			    "{\"Type\":\"volume\",\"Source\":\"data\",\"Target\":\"/data\"},"
+			    "{\"Type\":\"volume\",\"Source\":\"cache\",\"Target\":\"/c\","
+			    "\"VolumeOptions\":{\"Labels\":{\"mine\":\"1\"}}},"
+			    "{\"Type\":\"bind\",\"Source\":\"/tmp\",\"Target\":\"/t\"}]}}"));
+	mounts = json_object_get(json_object_get(root, "HostConfig"), "Mounts");
+	assert_int_equal(json_array_size(mounts), 3);
+	json_array_foreach(mounts, i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "Type")), "volume") != 0)
+			continue;
+		labels = json_object_get(json_object_get(m, "VolumeOptions"), "Labels");
+		if (!json_is_object(labels) ||
+		    !json_equal(json_object_get(labels, "ci-wrap.session"),
+				json_object_get(our_labels, "ci-wrap.session")))
+			fail_msg("volume mount %s would be created unlabelled: %s",
+				 json_string_value(json_object_get(m, "Source")),
+				 json_dumps(m, JSON_COMPACT));
+	}
+	labels = json_object_get(json_object_get(json_array_get(mounts, 1), "VolumeOptions"),
+				 "Labels");
+	assert_string_equal(label(labels, "mine"), "1");
+	json_decref(root);
+}
+
 /* ---- commit --------------------------------------------------------------------- */
 
 static void commit_empty(void **state)
@@ -1074,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(parent_keeps_other_fields),
 		cmocka_unit_test(parent_wrong_type),
 		cmocka_unit_test(parent_unset),
+		cmocka_unit_test(mounts_volume_labelled),
 		cmocka_unit_test(commit_empty),
 		cmocka_unit_test(commit_config),
 		cmocka_unit_test(build_query_merges),

@@ -313,6 +313,10 @@ static void lookup_creates_post_only(void **state)
 			assert_relay_row(route_lookup(methods[m], paths[i]));
 }
 
+/* SPEC: a client cannot override our labels. A swarm object's update
+ * replaces its whole spec, Labels included (POST /services/{id}/update,
+ * /secrets/{id}/update, /configs/{id}/update), so an update relayed as it
+ * is drops the session's labels and the object outlives the teardown. */
 static void lookup_hijack(void **state)
 {
 	const struct route *r;
