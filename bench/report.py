@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/report.py - turn bench/run.sh's raw log into results.
 
-    report.py RUN.jsonl LATEST.json RESULTS.md RESULTS.png PROFILE_DIR
+    report.py RUN.jsonl LATEST.json RESULTS.md RESULTS.png PROFILE_DIR [NEIGHBOURS.jsonl]
 
 Medians over the rounds per (test, target), ratios to the raw socket's
 median on the same run, pass/fail against the targets of issue 7, memory
@@ -85,8 +85,40 @@ def load(path):
     return recs
 
 
-def aggregate(recs):
+NOISY_PCT = 30.0  # mean CPU used elsewhere (other processes + steal), % of one CPU
+
+
+def round_noise(recs, neighbours):
+    """Mean CPU used outside the benchmark during each round."""
+    starts = {r["round"]: r.get("start") for r in recs if r["kind"] == "round"}
+    ends = {r["round"]: r.get("end") for r in recs if r["kind"] == "round_end"}
+    out = {}
+    for rnd, t0 in starts.items():
+        t1 = ends.get(rnd)
+        if t0 is None or t1 is None:
+            continue
+        xs = [n["foreign_cpu_pct"] for n in neighbours if t0 <= n["t"] <= t1 + 3]
+        if xs:
+            tops = {}
+            for n in neighbours:
+                if t0 <= n["t"] <= t1 + 3:
+                    for c, v in n.get("top", []):
+                        tops[c] = tops.get(c, 0) + v / len(xs)
+            steal = [n.get("steal_pct", 0) for n in neighbours if t0 <= n["t"] <= t1 + 3]
+            out[rnd] = {"foreign_cpu_pct": sum(xs) / len(xs), "max": max(xs),
+                        "steal_pct": sum(steal) / len(steal),
+                        "noise_pct": sum(xs) / len(xs) + sum(steal) / len(steal),
+                        "top": sorted(tops.items(), key=lambda kv: -kv[1])[:3]}
+    return out
+
+
+def aggregate(recs, neighbours=()):
     meta = next((r for r in recs if r["kind"] == "meta"), {})
+    noise = round_noise(recs, neighbours)
+    all_rounds = sorted(r["round"] for r in recs if r["kind"] == "round")
+    clean = [r for r in all_rounds if r in noise and noise[r]["noise_pct"] <= NOISY_PCT]
+    # Medians over the quiet rounds when there are enough of them.
+    used_rounds = set(clean) if len(clean) >= 3 else set(all_rounds)
     end = next((r for r in recs if r["kind"] == "end"), {})
     targets = {}
     for r in recs:
@@ -99,12 +131,14 @@ def aggregate(recs):
 
     results = {}
     for r in recs:
-        if r["kind"] != "result":
+        if r["kind"] != "result" or r["round"] not in used_rounds:
             continue
         cell = results.setdefault(r["test"], {}).setdefault(
-            r["target"], {"values": [], "failed": 0, "errors": [], "p50": [], "p99": [], "mem": []})
+            r["target"], {"values": [], "failed": 0, "errors": [], "p50": [], "p99": [], "mem": [],
+                          "by_round": {}})
         if r.get("ok") and r.get("value") is not None:
             cell["values"].append(r["value"])
+            cell["by_round"][r["round"]] = r["value"]
             if "p50_us" in r:
                 cell["p50"].append(r["p50_us"])
                 cell["p99"].append(r["p99_us"])
@@ -143,6 +177,12 @@ def aggregate(recs):
                     row["p99_us"] = med(c["p99"])
                 if raw_med and row["median"] is not None:
                     row["ratio"] = row["median"] / raw_med
+                raw_rounds = cells.get("raw", {}).get("by_round", {})
+                paired = [v / raw_rounds[k] for k, v in c["by_round"].items() if raw_rounds.get(k)]
+                row["paired_ratio"] = med(paired)
+                if c["values"]:
+                    row["min"] = min(c["values"])
+                    row["max"] = max(c["values"])
                 if c["failed"]:
                     row["status"] = "FAILED"
                     row["reason"] = f"{c['failed']} of {c['failed'] + len(c['values'])} rounds failed: " + \
@@ -181,8 +221,8 @@ def aggregate(recs):
             "rss_max_kb": max(rss_test.values()) if rss_test else None,
         }
 
-    true_rounds = [r for r in recs if r["kind"] == "true_overhead"]
-    td_rounds = [r for r in recs if r["kind"] == "teardown"]
+    true_rounds = [r for r in recs if r["kind"] == "true_overhead" and r["round"] in used_rounds]
+    td_rounds = [r for r in recs if r["kind"] == "teardown" and r["round"] in used_rounds]
     grace = td_rounds[0]["grace_s"] if td_rounds else 1.0
     ciwrap = {
         "true_overhead_ms": med([r["value"] for r in true_rounds if r.get("ok")]),
@@ -199,6 +239,8 @@ def aggregate(recs):
     return {"meta": meta, "end": end, "targets": targets, "order": order, "tests": tests,
             "memory": memory, "start_memory": start_mem, "ciwrap": ciwrap,
             "perfstat": [r for r in recs if r["kind"] == "perfstat"],
+            "spot": [r for r in recs if r["kind"] == "spot"],
+            "noise": noise, "used_rounds": sorted(used_rounds), "all_rounds": all_rounds,
             "rounds": [r for r in recs if r["kind"] == "round"]}
 
 
@@ -215,6 +257,18 @@ def perfstat_rows(agg):
                     vals[parts[2]] = float(parts[0])
                 except ValueError:
                     pass
+        if r["mode"] == "stream":
+            b = r.get("bytes") or 0
+            st = r.get("stream") or {}
+            if vals and b:
+                rows.append({
+                    "target": r["target"], "mode": "stream", "bytes": b,
+                    "syscalls_per_mib": vals.get("raw_syscalls:sys_enter", 0) / (b / 1048576),
+                    "cpu_ms_per_gib": vals.get("task-clock", 0) / (b / 1073741824),
+                    "switches_per_mib": vals.get("context-switches", 0) / (b / 1048576),
+                    "mbps": st.get("value"),
+                })
+            continue
         n = r["requests"]
         lg = r.get("loadgen") or {}
         if not vals or not n:
@@ -330,7 +384,6 @@ def plot(agg, png, datadir):
     def write(name, tests):
         path = os.path.join(datadir, name)
         with open(path, "w") as f:
-            f.write("test " + " ".join(order) + " target\n")
             for x in tests:
                 row = [x]
                 for t in order:
@@ -345,7 +398,6 @@ def plot(agg, png, datadir):
     mem_dat = os.path.join(datadir, "memory.dat")
     with open(mem_dat, "w") as f:
         tests = list(agg["tests"])
-        f.write("test " + " ".join(order) + "\n")
         f.write("start " + " ".join(
             f"{(agg['memory'].get(t, {}).get('start_pss_kb') or 0) / 1024:.3f}" for t in order) + "\n")
         for x in tests:
@@ -353,10 +405,30 @@ def plot(agg, png, datadir):
                 f"{(agg['memory'].get(t, {}).get('pss_max_by_test_kb', {}).get(x) or 0) / 1024:.3f}"
                 for t in order) + "\n")
     n = len(order)
+    names = " ".join(order)
+    panels = []
+    if hi:
+        panels.append(f"""set title "Throughput ratio to the raw socket (higher is better; black bar = target; no bar = FAILED)"
+plot for [i=2:{n + 1}] "{hi_dat}" using i:xtic(1) title word(names, i - 1), \\
+     "{hi_dat}" using 0:{n + 2}:(0.45) with xerrorbars pt -1 lc rgb "black" lw 2 title "target"
+""")
+    if lo:
+        panels.append(f"""set title "Latency ratio to the raw socket (lower is better; black bar = target; no bar = FAILED)"
+plot for [i=2:{n + 1}] "{lo_dat}" using i:xtic(1) title word(names, i - 1), \\
+     "{lo_dat}" using 0:{n + 2}:(0.45) with xerrorbars pt -1 lc rgb "black" lw 2 title "target"
+""")
+    if agg["memory"]:
+        panels.append(f"""set title "Proxy PSS in MiB: at start, and the maximum sampled during each test (black line = 1 MiB target)"
+plot for [i=2:{n + 1}] "{mem_dat}" using i:xtic(1) title word(names, i - 1), \\
+     1 with lines lc rgb "black" lw 2 title "1 MiB"
+""")
+    if not panels:
+        return False
     script = f"""
-set terminal pngcairo size 1400,1500 font "sans,10"
+names = "{names}"
+set terminal pngcairo size 1400,{500 * len(panels)} font "sans,10" noenhanced
 set output "{png}"
-set multiplot layout 3,1 title "ci-wrap benchmark: ratios to the raw socket (same run, medians), and proxy memory"
+set multiplot layout {len(panels)},1 title "ci-wrap benchmark: ratios to the raw socket (same run, medians), and proxy memory"
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -365,17 +437,7 @@ set grid ytics
 set key outside right top
 set xtics rotate by -20
 set yrange [0:*]
-set title "Throughput ratio to the raw socket (higher is better; black bar = target)"
-plot for [i=2:{n + 1}] "{hi_dat}" using i:xtic(1) title columnheader(i), \\
-     "{hi_dat}" using 0:{n + 2}:(0.45) with xerrorbars pt -1 lc rgb "black" lw 2 title "target"
-set title "Latency ratio to the raw socket (lower is better; black bar = target)"
-plot for [i=2:{n + 1}] "{lo_dat}" using i:xtic(1) title columnheader(i), \\
-     "{lo_dat}" using 0:{n + 2}:(0.45) with xerrorbars pt -1 lc rgb "black" lw 2 title "target"
-set title "Proxy PSS in MiB: at start, and the maximum sampled during each test (black line = 1 MiB target)"
-plot for [i=2:{n + 1}] "{mem_dat}" using i:xtic(1) title columnheader(i), \\
-     1 with lines lc rgb "black" lw 2 title "1 MiB"
-unset multiplot
-"""
+""" + "".join(panels) + "unset multiplot\n"
     gp = os.path.join(datadir, "plot.gp")
     with open(gp, "w") as f:
         f.write(script)
@@ -442,8 +504,8 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
         rl = t["targets"].get("relay", {})
         sign = "≥" if t["higher_is_better"] else "≤"
         w(f"| {t['title']} | {fmt(c.get('median'), t['unit'])} {t['unit']} | "
-          f"{fmt(t['raw_median'], t['unit'])} | {fmt(c.get('ratio'))} | {sign} {t['ratio_target']} | "
-          f"{status_cell(c)} | {fmt(rl.get('ratio'))} |")
+          f"{fmt(t['raw_median'], t['unit'])} | {fmt_ratio(c.get('ratio'))} | {sign} {t['ratio_target']} | "
+          f"{status_cell(c)} | {fmt_ratio(rl.get('ratio'))} |")
     mem = agg["memory"].get("ci-wrap", {})
     if mem:
         pmax = mem.get("pss_max_kb")
@@ -468,13 +530,28 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
     # per test tables
     w("## Per test")
     w("")
+    w("ratio = median / raw median; paired ratio = median over rounds of (value / raw value in the "
+      "same round), which cancels drift between rounds; min–max = spread over the rounds.")
+    if agg["noise"]:
+        w("")
+        w("CPU the benchmark did not get during each round (`bench/neighbours.py`, % of one CPU: "
+          "other processes + hypervisor steal; a round above "
+          f"{NOISY_PCT:.0f}% is noisy): " +
+          "; ".join(f"{k}: {v['foreign_cpu_pct']:.0f}% + {v['steal_pct']:.0f}%" +
+                    (" **noisy**" if v["noise_pct"] > NOISY_PCT else "")
+                    for k, v in sorted(agg["noise"].items())) + ".")
+        if agg["used_rounds"] != agg["all_rounds"]:
+            w(f"Medians use the quiet rounds only: {', '.join(map(str, agg['used_rounds']))}.")
+        elif any(v["noise_pct"] > NOISY_PCT for v in agg["noise"].values()):
+            w("Fewer than 3 rounds were quiet: the medians use every round and are noisy.")
+    w("")
     for x, t in agg["tests"].items():
         sign = "≥" if t["higher_is_better"] else "≤"
         w(f"### {x}: {t['title']}")
         w("")
         lat = x in LOADGEN_TESTS or x == "create_delete"
-        head = f"| target | median ({t['unit']}) | ratio | {sign} {t['ratio_target']} |"
-        sep = "|---|---:|---:|---|"
+        head = f"| target | median ({t['unit']}) | min–max | ratio | paired ratio | {sign} {t['ratio_target']} |"
+        sep = "|---|---:|---:|---:|---:|---|"
         if lat:
             head += " p50 latency | p99 latency |"
             sep += "---:|---:|"
@@ -484,7 +561,10 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
         w(sep)
         for tg in agg["order"]:
             r = t["targets"].get(tg, {})
-            line = f"| {tg} | {fmt(r.get('median'), t['unit'])} | {fmt(r.get('ratio'))} | {status_cell(r)} |"
+            spread = (f"{fmt(r['min'], t['unit'])}–{fmt(r['max'], t['unit'])}" if r.get("min") is not None
+                      else "–")
+            line = (f"| {tg} | {fmt(r.get('median'), t['unit'])} | {spread} | {fmt_ratio(r.get('ratio'))} | "
+                    f"{fmt_ratio(r.get('paired_ratio'))} | {status_cell(r)} |")
             if lat:
                 line += f" {fmt_us(r.get('p50_us'))} | {fmt_us(r.get('p99_us'))} |"
             rounds = f"{r.get('rounds', 0)}" + (f" (+{r['failed_rounds']} failed)" if r.get("failed_rounds") else "")
@@ -496,6 +576,23 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
             w("")
             for tg, reason in fails:
                 w(f"- {tg} FAILED: {reason}")
+        w("")
+
+    if agg["spot"]:
+        w(f"## Spot check at {human_bytes(s.get('spot_bytes', 0))}")
+        w("")
+        w("The two exec streams once more at the issue's size, raw socket and ci-wrap only, "
+          "after the rounds (one run each: a spot check, not a median).")
+        w("")
+        w("| test | target | MB/s | ratio | proxy PSS max | proxy RSS max |")
+        w("|---|---|---:|---:|---:|---:|")
+        rawv = {r["test"]: r.get("value") for r in agg["spot"] if r["target"] == "raw" and r.get("ok")}
+        for r in agg["spot"]:
+            ratio = r.get("value") / rawv[r["test"]] if r.get("ok") and rawv.get(r["test"]) else None
+            mm = r.get("mem") or {}
+            w(f"| {r['test']} | {r['target']} | {fmt(r.get('value') if r.get('ok') else None, 'MB/s')}"
+              f"{'' if r.get('ok') else ' FAILED'} | {fmt(ratio)} | "
+              f"{fmt_kb((mm.get('pss_kb') or {}).get('max'))} | {fmt_kb((mm.get('rss_kb') or {}).get('max'))} |")
         w("")
 
     # memory
@@ -576,9 +673,22 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
         w("| target | mode | syscalls/req | CPU µs/req | context switches/req | req/s while counted |")
         w("|---|---|---:|---:|---:|---:|")
         for r in rows:
+            if r["mode"] == "stream":
+                continue
             w(f"| {r['target']} | {r['mode']} | {r['syscalls_per_req']:.1f} | {r['cpu_us_per_req']:.1f} | "
               f"{r['switches_per_req']:.2f} | {fmt(r['rps'], 'req/s')} |")
         w("")
+        srows = [r for r in rows if r["mode"] == "stream"]
+        if srows:
+            w("The same counters during a 128 MiB `docker exec C head` stream out (the hijacked, "
+              "unparsed path):")
+            w("")
+            w("| target | syscalls/MiB | CPU ms/GiB | context switches/MiB | MB/s while counted |")
+            w("|---|---:|---:|---:|---:|")
+            for r in srows:
+                w(f"| {r['target']} | {r['syscalls_per_mib']:.0f} | {r['cpu_ms_per_gib']:.0f} | "
+                  f"{r['switches_per_mib']:.1f} | {fmt(r['mbps'], 'MB/s')} |")
+            w("")
     lgj = os.path.join(profdir, "strace-ping1.loadgen.json")
     n = 2000
     if os.path.exists(lgj):
@@ -642,6 +752,28 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
                     w(body)
                     w("```")
                     w("")
+    execs = []
+    for name, what in (("exec-true-timeit.json", "`true`"),
+                       ("exec-nocurl-timeit.json", "an empty program linked with libev, libcgroup, libjansson, libm"),
+                       ("exec-curl-timeit.json", "the same plus libcurl (as ci-wrap is linked)"),
+                       ("version-timeit.json", "`ci-wrap --version`"),
+                       ("true-timeit.json", "`ci-wrap --no-cgroup -- true`")):
+        try:
+            j = json.load(open(os.path.join(profdir, name)))
+            execs.append(f"| {what} | {j['median_ms']:.2f} ms | {j['min_ms']:.2f} ms |")
+        except (OSError, ValueError, KeyError):
+            pass
+    if execs:
+        w("### What an exec costs (fork + exec + dynamic loading + exit, `timeit`)")
+        w("")
+        w("ci-wrap pays the loading twice per run: the launcher, and the session process it "
+          "re-executes from `/proc/self/exe`.")
+        w("")
+        w("| program | median | min |")
+        w("|---|---:|---:|")
+        for line in execs:
+            w(line)
+        w("")
     tr = read(os.path.join(profdir, "true.strace"))
     if tr:
         w("### Where `ci-wrap --no-cgroup -- true` spends its time (strace -f -ttt, one run)")
@@ -688,7 +820,9 @@ def true_timeline(txt):
             marks.append((t - t0, pid, call[:90]))
         elif call.startswith("+++ exited") or call.startswith("exit_group("):
             marks.append((t - t0, pid, call[:60]))
-        elif re.match(r"(connect|wait4|clone3?|vfork|fork)\(", call):
+        elif re.match(r'(sendto|write)\(\d+, "(GET|POST|DELETE|HEAD|PUT) ', call):
+            marks.append((t - t0, pid, call[:90]))
+        elif re.match(r"(wait4|clone3?|vfork|fork)\(", call) and "WNOHANG, NULL) = 0" not in call:
             marks.append((t - t0, pid, call[:90]))
     last = ev[-1][1] - t0
     out = [f"Total under strace: {last * 1000:.1f} ms (strace slows every syscall; read the shape, "
@@ -697,6 +831,10 @@ def true_timeline(txt):
         out.append(f"{dt * 1000:8.2f} ms  [{pid}] {call}")
     out.append("```")
     return "\n".join(out)
+
+
+def fmt_ratio(v):
+    return "–" if v is None else f"{v:.3f}"
 
 
 def status_cell(r):
@@ -719,11 +857,12 @@ def fmt_us(v):
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         print(__doc__, file=sys.stderr)
         return 2
-    runlog, latest, md, png, profdir = sys.argv[1:]
-    agg = aggregate(load(runlog))
+    runlog, latest, md, png, profdir = sys.argv[1:6]
+    neighbours = load(sys.argv[6]) if len(sys.argv) > 6 and os.path.exists(sys.argv[6]) else []
+    agg = aggregate(load(runlog), neighbours)
     here = os.path.dirname(os.path.abspath(md))
     datadir = os.path.dirname(os.path.abspath(latest))
     png_ok = plot(agg, os.path.abspath(png), datadir)

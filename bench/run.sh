@@ -44,21 +44,26 @@ MiB=1048576
 
 # Settings; each can be overridden from the environment (BENCH_ROUNDS=7 ...).
 if ((QUICK)); then
-	: "${BENCH_ROUNDS:=3}" "${BENCH_LG_SECS:=0.5}" "${BENCH_LG_WARMUP:=0.1}"
-	: "${BENCH_CD_PAIRS:=5}" "${BENCH_STREAM_BYTES:=$((64 * MiB))}"
+	: "${BENCH_ROUNDS:=3}" "${BENCH_LG_SECS:=0.3}" "${BENCH_LG_WARMUP:=0.1}"
+	: "${BENCH_CD_PAIRS:=5}" "${BENCH_STREAM_BYTES:=$((32 * MiB))}"
 	: "${BENCH_CP_BYTES:=$((32 * MiB))}" "${BENCH_RUN_RM_N:=1}" "${BENCH_TRUE_N:=5}"
-	: "${BENCH_TD_ROUNDS:=1}"
+	: "${BENCH_TD_ROUNDS:=1}" "${BENCH_SPOT_BYTES:=$((128 * MiB))}"
+	: "${BENCH_CHECK_BYTES:=$((4 * MiB))}"
 else
 	: "${BENCH_ROUNDS:=5}" "${BENCH_LG_SECS:=1.5}" "${BENCH_LG_WARMUP:=0.3}"
-	: "${BENCH_CD_PAIRS:=20}" "${BENCH_STREAM_BYTES:=$((1024 * MiB))}"
+	# 256 MiB streams keep the full run near 15 minutes on 2 CPUs, where
+	# dockerd moves 40-150 MB/s; the 1 GiB of issue 7 would take ~35. The
+	# spot check after the rounds moves 1 GiB once per direction.
+	: "${BENCH_CD_PAIRS:=20}" "${BENCH_STREAM_BYTES:=$((256 * MiB))}"
 	: "${BENCH_CP_BYTES:=$((256 * MiB))}" "${BENCH_RUN_RM_N:=3}" "${BENCH_TRUE_N:=15}"
-	: "${BENCH_TD_ROUNDS:=5}"
+	: "${BENCH_TD_ROUNDS:=5}" "${BENCH_SPOT_BYTES:=$((1024 * MiB))}"
 fi
 : "${BENCH_LIST_CONTAINERS:=50}" "${BENCH_TD_CONTAINERS:=20}" "${BENCH_TD_GRACE:=1s}"
 : "${BENCH_CHECK_BYTES:=$((16 * MiB))}" "${BENCH_MEM_INTERVAL_MS:=200}"
 : "${BENCH_TARGETS:=raw ci-wrap socat haproxy relay}"
 : "${BENCH_TESTS:=ping1 ping8 conn1 conn8 list4 create_delete exec_in exec_out run_in run_out cp_out run_rm}"
-STREAM_TIMEOUT=$((60 + BENCH_STREAM_BYTES / (4 * MiB))) # a 4 MB/s floor
+: "${BENCH_IDLE_WAIT:=$((QUICK ? 60 : 600))}"  # wait for a quiet machine at start (0: don't)
+: "${BENCH_ROUND_WAIT:=$((QUICK ? 30 : 300))}" # ... and before each round
 
 # The docker CLI must talk to the socket we give it, whatever the caller set.
 unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_HOST
@@ -72,6 +77,10 @@ die() {
 dk() { DOCKER_HOST=unix://$DOCKER_SOCK docker "$@"; }
 
 WORK=$(mktemp -d /tmp/cwbench.XXXXXX) # short: socket paths must fit sun_path
+# The whole run uses one binary, even if ./ci-wrap is rebuilt meanwhile.
+BIN_ORIG=$BIN
+cp "$BIN_ORIG" "$WORK/ci-wrap"
+BIN=$WORK/ci-wrap
 RUNLOG=$RES/run.jsonl
 T_START=$(date +%s)
 
@@ -79,6 +88,7 @@ declare -A SOCK PIDS TREE STATUS REASON
 declare -a STARTED_GROUPS=()
 CW_PID=""
 MEM_PID=""
+NB_PID=""
 SHARED=""
 
 # ---- cleanup ---------------------------------------------------------------
@@ -88,6 +98,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	set +e # clean up as much as possible, whatever fails
 	if [[ -n $MEM_PID ]]; then kill -TERM "$MEM_PID" 2>/dev/null; fi
+	if [[ -n $NB_PID ]]; then kill -TERM "$NB_PID" 2>/dev/null; fi
 	if [[ -n $CW_PID ]] && kill -0 "$CW_PID" 2>/dev/null; then
 		kill -TERM "$CW_PID" 2>/dev/null # ci-wrap tears its session down
 		for _ in $(seq 300); do kill -0 "$CW_PID" 2>/dev/null || break; sleep 0.1; done
@@ -120,6 +131,10 @@ build_tools() {
 				die "building $t"
 		fi
 	done
+	if [[ ! -f $BUILD/vgexec.so || $HERE/vgexec.c -nt $BUILD/vgexec.so ]]; then
+		${CC:-cc} -O2 -Wall -Wextra -shared -fPIC -o "$BUILD/vgexec.so" "$HERE/vgexec.c" -ldl ||
+			die "building vgexec.so"
+	fi
 }
 
 ensure_tools() {
@@ -285,7 +300,7 @@ test_create_delete() {
 # A shell pipeline timed once; value in MB/s (10^6 bytes) of $2 bytes.
 stream_test() { # sock bytes script
 	local out rc=0
-	out=$("$BUILD/timeit" -n 1 -t "$STREAM_TIMEOUT" -- \
+	out=$("$BUILD/timeit" -n 1 -t "$((60 + $2 / (4 * MiB)))" -- \
 		env DOCKER_HOST="unix://$1" sh -c "$3" 2>"$WORK/stream.err") || rc=$?
 	[[ -n $out ]] || out='{"median_ms":0}'
 	jq -c --argjson rc "$rc" --argjson bytes "$2" --arg err "$(tail -c 300 "$WORK/stream.err")" \
@@ -446,8 +461,10 @@ run_rounds() {
 	n=${#live[@]}
 	((n > 0)) || die "no target is working"
 	for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+		((r == 1)) || wait_quiet "$BENCH_ROUND_WAIT" "round $r"
 		say "round $r/$BENCH_ROUNDS ($(($(date +%s) - T_START)) s so far)"
-		record "$(jq -cn --argjson r "$r" --arg l "$(cat /proc/loadavg)" '{kind:"round", round:$r, loadavg:$l}')"
+		record "$(jq -cn --argjson r "$r" --arg l "$(cat /proc/loadavg)" --arg t "$(date +%s.%N)" \
+			'{kind:"round", round:$r, loadavg:$l, start:($t|tonumber)}')"
 		for test in $BENCH_TESTS; do
 			for ((i = 0; i < n; i++)); do
 				# rotated: round r starts with a different target
@@ -457,7 +474,60 @@ run_rounds() {
 			done
 		done
 		ciwrap_overhead "$r"
+		record "$(jq -cn --argjson r "$r" --arg t "$(date +%s.%N)" '{kind:"round_end", round:$r, end:($t|tonumber)}')"
 	done
+}
+
+# The same two exec streams at BENCH_SPOT_BYTES (1 GiB), once, for the raw
+# socket and ci-wrap: the ratio at the issue's size, and whether the proxy's
+# memory stays flat when the stream is 4 times longer.
+spot_check() {
+	local t test saved=$BENCH_STREAM_BYTES
+	BENCH_STREAM_BYTES=$BENCH_SPOT_BYTES
+	for test in exec_in exec_out; do
+		for t in raw ci-wrap; do
+			[[ ${STATUS[$t]:-} == ok && ${CHECK["$t/$test"]:-} == ok ]] || continue
+			local out rc=0
+			mem_start "$t"
+			out=$("test_$test" "${SOCK[$t]}") || rc=$?
+			mem_stop
+			record "$(jq -cn --arg x "$test" --arg t "$t" --argjson ok "$((rc == 0))" \
+				--argjson out "$out" --argjson mem "$MEM" \
+				'{kind:"spot", test:$x, target:$t, ok:($ok == 1), mem:$mem} + $out')"
+		done
+	done
+	BENCH_STREAM_BYTES=$saved
+}
+
+# A benchmark on a busy 2-CPU machine measures the neighbours. neighbours.py
+# samples the CPU that processes outside the benchmark use (every 3 s);
+# wait, at most $1 seconds, until two samples in a row are below 20% of
+# one CPU.
+start_neighbours() {
+	: >"$RES/neighbours.jsonl"
+	python3 "$HERE/neighbours.py" "$$" 3 "$RES/neighbours.jsonl" "$WORK/neighbours.now" &
+	NB_PID=$!
+}
+
+wait_quiet() { # max-seconds what
+	local waited=0 quiet=0 pct said=0
+	((${1} > 0)) || return 0
+	while ((waited < $1)); do
+		sleep 3
+		waited=$((waited + 3))
+		pct=$(cat "$WORK/neighbours.now" 2>/dev/null || echo 100)
+		if awk -v p="$pct" 'BEGIN { exit !(p < 20) }'; then
+			quiet=$((quiet + 1))
+			((quiet >= 2)) && return 0
+		else
+			quiet=0
+			if ((waited - said >= 60)); then
+				say "waiting for a quiet machine before $2: other processes use ${pct}% of a CPU"
+				said=$waited
+			fi
+		fi
+	done
+	say "the machine is still busy (${pct}% of a CPU elsewhere); $2 goes on, its results will be noisy"
 }
 
 # ---- ci-wrap's own costs ------------------------------------------------------
@@ -563,6 +633,21 @@ profile_syscalls() { # per proxy target: syscalls, CPU and switches per request
 				--argjson lg "${out:-null}" --arg csv "$(cat "$PROF/perfstat-$t-$mode.csv" 2>/dev/null)" \
 				'{kind:"perfstat", target:$t, mode:$m, requests:$n, loadgen:$lg, csv:$csv}')"
 		done
+		# CPU per byte on a stream out (exec), where no parsing happens
+		[[ ${CHECK["$t/exec_out"]:-} == ok ]] || continue
+		local bytes=$((128 * MiB))
+		perf stat -x, -o "$PROF/perfstat-$t-stream.csv" \
+			-e raw_syscalls:sys_enter,task-clock,context-switches \
+			-p "$(tr ' ' ',' <<<"${PIDS[$t]}")" >/dev/null 2>&1 &
+		local ppid=$!
+		sleep 0.3
+		out=$(BENCH_STREAM_BYTES=$bytes test_exec_out "${SOCK[$t]}" || true)
+		sleep 0.1
+		kill -INT "$ppid" 2>/dev/null || true
+		wait "$ppid" 2>/dev/null || true
+		record "$(jq -cn --arg t "$t" --argjson n "$bytes" --argjson s "${out:-null}" \
+			--arg csv "$(cat "$PROF/perfstat-$t-stream.csv" 2>/dev/null)" \
+			'{kind:"perfstat", target:$t, mode:"stream", bytes:$n, stream:$s, csv:$csv}')"
 	done
 }
 
@@ -613,7 +698,9 @@ profile_ciwrap() {
 profile_callgrind() {
 	local f=$WORK/cg.env sp="" pid sock n=2000 cd=20
 	((QUICK)) && n=500 && cd=5
-	valgrind --tool=callgrind --trace-children=yes \
+	# vgexec.so: ci-wrap re-execs /proc/self/exe, which under valgrind
+	# names valgrind itself; the shim passes the real path instead.
+	LD_PRELOAD=$BUILD/vgexec.so valgrind --tool=callgrind --trace-children=yes \
 		--trace-children-skip='*/sh,*/sleep,/bin/*,/usr/bin/*' \
 		--callgrind-out-file="$PROF/callgrind.out.%p" \
 		"$BIN" --no-cgroup -q -- sh -c \
@@ -622,7 +709,7 @@ profile_callgrind() {
 	local vg=$!
 	for _ in $(seq 600); do [[ -s $f ]] && break; sleep 0.1; done
 	if [[ ! -s $f ]]; then
-		kill -TERM "$vg" 2>/dev/null
+		kill -TERM "$vg" 2>/dev/null || true
 		wait "$vg" 2>/dev/null || true
 		return 0
 	fi
@@ -630,7 +717,11 @@ profile_callgrind() {
 	for pid in $(child_pids "$vg"); do
 		grep -q __session "/proc/$pid/cmdline" 2>/dev/null && sp=$pid
 	done
-	wait_socket "$sock" 60 || true
+	if [[ -z $sp ]] || ! wait_socket "$sock" 60; then
+		kill -TERM "$vg" 2>/dev/null || true
+		wait "$vg" 2>/dev/null || true
+		return 0
+	fi
 	callgrind_control -z "$sp" >/dev/null 2>&1 || true
 	timeout 300 "$BUILD/loadgen" -T 60 -s "$sock" -n "$n" -c 1 >"$PROF/callgrind-ping.loadgen.json" || true
 	callgrind_control -d ping "$sp" >/dev/null 2>&1 || true
@@ -645,7 +736,8 @@ profile_callgrind() {
 	for d in "$PROF"/callgrind.out."$sp".*; do
 		[[ -f $d ]] || continue
 		local tag
-		tag=$(grep -m1 '^desc: Trigger' "$d" | sed 's/.*Client Request: *//')
+		# "desc: Trigger: dump ping" names the phase the dump closes
+		tag=$(grep -m1 '^desc: Trigger' "$d" | sed 's/^desc: Trigger: *//; s/^dump *//; s/[^A-Za-z0-9_-]/_/g')
 		[[ -n $tag ]] || tag=$(basename "$d")
 		callgrind_annotate --inclusive=yes "$d" 2>/dev/null | head -60 >"$PROF/callgrind-$tag-inclusive.txt" || true
 		callgrind_annotate "$d" 2>/dev/null | head -50 >"$PROF/callgrind-$tag-self.txt" || true
@@ -659,6 +751,17 @@ profile_true() {
 	strace -f -ttt -o "$PROF/true.strace" "$BIN" --no-cgroup -- true >/dev/null 2>&1 || true
 	"$BUILD/timeit" -q -n 20 -- "$BIN" --no-cgroup -- true >"$PROF/true-timeit.json" || true
 	"$BUILD/timeit" -q -n 20 -- "$BIN" --version >"$PROF/version-timeit.json" || true
+	# What loading the libraries costs an exec: an empty program linked
+	# like ci-wrap, with and without libcurl (and so its 29 dependencies).
+	printf 'int main(void) { return 0; }\n' >"$WORK/empty.c"
+	if ${CC:-cc} -O2 -o "$BUILD/empty-curl" "$WORK/empty.c" -Wl,--no-as-needed \
+		-lev -lcgroup -ljansson -lcurl -lm 2>/dev/null &&
+		${CC:-cc} -O2 -o "$BUILD/empty-nocurl" "$WORK/empty.c" -Wl,--no-as-needed \
+			-lev -lcgroup -ljansson -lm 2>/dev/null; then
+		"$BUILD/timeit" -q -n 50 -- "$BUILD/empty-curl" >"$PROF/exec-curl-timeit.json" || true
+		"$BUILD/timeit" -q -n 50 -- "$BUILD/empty-nocurl" >"$PROF/exec-nocurl-timeit.json" || true
+		"$BUILD/timeit" -q -n 50 -- true >"$PROF/exec-true-timeit.json" || true
+	fi
 }
 
 # ---- meta ----------------------------------------------------------------------
@@ -685,18 +788,19 @@ record_meta() {
 		--arg llhttp "$(dpkg-query -W -f='${Version}' node-llhttp 2>/dev/null)" \
 		--arg loadavg "$(cat /proc/loadavg)" \
 		--arg others "$(dk ps -q | wc -l)" \
-		--arg binary "$BIN" \
+		--arg binary "$BIN_ORIG" \
 		--argjson quick "$QUICK" \
 		--argjson settings "$(jq -n --arg r "$BENCH_ROUNDS" --arg s "$BENCH_LG_SECS" \
 			--arg w "$BENCH_LG_WARMUP" --arg cd "$BENCH_CD_PAIRS" --arg sb "$BENCH_STREAM_BYTES" \
 			--arg cp "$BENCH_CP_BYTES" --arg rr "$BENCH_RUN_RM_N" --arg tn "$BENCH_TRUE_N" \
 			--arg tdr "$BENCH_TD_ROUNDS" --arg tdc "$BENCH_TD_CONTAINERS" --arg g "$BENCH_TD_GRACE" \
 			--arg lc "$BENCH_LIST_CONTAINERS" --arg mi "$BENCH_MEM_INTERVAL_MS" --arg cb "$BENCH_CHECK_BYTES" \
+			--arg spot "$BENCH_SPOT_BYTES" \
 			'{rounds:($r|tonumber), loadgen_secs:($s|tonumber), loadgen_warmup_secs:($w|tonumber),
 			  create_delete_pairs:($cd|tonumber), stream_bytes:($sb|tonumber), cp_bytes:($cp|tonumber),
 			  run_rm_runs:($rr|tonumber), true_runs:($tn|tonumber), teardown_rounds:($tdr|tonumber),
 			  teardown_containers:($tdc|tonumber), teardown_grace:$g, list_containers:($lc|tonumber),
-			  mem_interval_ms:($mi|tonumber), check_bytes:($cb|tonumber)}')" \
+			  mem_interval_ms:($mi|tonumber), check_bytes:($cb|tonumber), spot_bytes:($spot|tonumber)}')" \
 		'{kind:"meta", date:$date, quick:($quick == 1), settings:$settings, binary:$binary,
 		  machine:{kernel:$kernel, cpu:$cpu, cpus:$ncpu, memory:$mem, os:$os, virt:$virt,
 		           loadavg_at_start:$loadavg, other_running_containers:$others},
@@ -714,6 +818,8 @@ main() {
 	ensure_tools
 	build_tools
 	dk version >/dev/null 2>&1 || die "no docker daemon at $DOCKER_SOCK"
+	start_neighbours
+	wait_quiet "$BENCH_IDLE_WAIT" "the run"
 	say "fixtures: a shared container, $BENCH_LIST_CONTAINERS listed ones"
 	make_fixtures
 	record_meta
@@ -723,18 +829,24 @@ main() {
 	say "correctness checks"
 	run_checks
 	run_rounds
+	wait_quiet "$BENCH_ROUND_WAIT" "the spot check"
+	say "spot check at $((BENCH_SPOT_BYTES / MiB)) MiB ($(($(date +%s) - T_START)) s so far)"
+	spot_check
 	if ((PROFILE)) && [[ ${STATUS[ci-wrap]:-} == ok ]]; then
+		wait_quiet "$BENCH_ROUND_WAIT" "profiling"
 		say "profiling ($(($(date +%s) - T_START)) s so far)"
 		command -v perf >/dev/null && profile_syscalls
-		command -v perf >/dev/null && command -v strace >/dev/null && profile_ciwrap
+		if ((!QUICK)) && command -v perf >/dev/null && command -v strace >/dev/null; then
+			profile_ciwrap
+		fi
 		command -v strace >/dev/null && profile_true
-		command -v valgrind >/dev/null && profile_callgrind
+		((QUICK)) || ! command -v valgrind >/dev/null || profile_callgrind
 	fi
 	record "$(jq -cn --argjson s "$(($(date +%s) - T_START))" --arg l "$(cat /proc/loadavg)" \
 		'{kind:"end", duration_s:$s, loadavg:$l}')"
 	say "report"
 	python3 "$HERE/report.py" "$RUNLOG" "$RES/latest.json" "$HERE/RESULTS.md" "$HERE/RESULTS.png" \
-		"$PROF"
+		"$PROF" "$RES/neighbours.jsonl"
 	say "done in $(($(date +%s) - T_START)) s: bench/RESULTS.md"
 }
 
