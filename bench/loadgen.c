@@ -5,13 +5,16 @@
  * the rate measures the round trip through whatever serves the socket, not a
  * queue. Answers are framed by Content-Length, chunked encoding, or EOF.
  *
- *   loadgen -s SOCK [-c CONNS] [-d SECS [-w WARMUP] | -n COUNT] [-C]
- *           [-m METHOD] [-p PATH] [-T TIMEOUT] [-x IMAGE [-l KEY=VALUE]]
+ *   loadgen -s SOCK [-r REF_SOCK] [-c CONNS] [-d SECS [-w WARMUP] | -n COUNT]
+ *           [-C] [-m METHOD] [-p PATH] [-T TIMEOUT] [-x IMAGE [-l KEY=VALUE]]
  *
  * -C opens a new connection per request (and sends Connection: close); -x
  * replaces the request with a pair: POST /containers/create of IMAGE, then
- * DELETE of the new container (-l labels it). One JSON object on stdout;
- * exit 0 if every request got a 2xx answer, 1 otherwise, 2 on bad usage.
+ * DELETE of the new container (-l labels it). -r alternates, one request (or
+ * pair) at a time, between SOCK and REF_SOCK on one connection each, and
+ * reports both: the drift of a slow daemon then hits both alike, which is
+ * what a ratio near 1 needs. One JSON object on stdout; exit 0 if every
+ * request got a 2xx answer, 1 otherwise, 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +49,9 @@ enum parse_state {
 };
 
 struct conn {
+	const char *sock;	/* where it connects */
+	int idx;		/* its index; with -r, 1 is the reference */
+	bool busy;		/* a request is in flight */
 	int fd;			/* -1 between requests in -C mode */
 	int reused;		/* requests sent on this fd before the current one */
 	char *req;		/* the request being sent */
@@ -66,6 +72,7 @@ struct conn {
 
 struct opts {
 	const char *sock;	/* the server's socket */
+	const char *ref;	/* -r: the reference socket, or NULL */
 	int conns;		/* concurrent connections */
 	double duration;	/* measured seconds (0: use count) */
 	double warmup;		/* seconds before measuring */
@@ -84,8 +91,8 @@ struct samples {
 };
 
 static struct opts o = { .conns = 1, .method = "GET", .path = "/_ping", .timeout = 10 };
-static struct samples lat, lat_create, lat_delete;
-static long errors, reconnects, completed, inflight_dropped;
+static struct samples lat, lat_create, lat_delete, lat_ref;
+static long errors, reconnects, completed, completed_ref, inflight_dropped;
 static uint64_t resp_bytes;
 static char first_error[512];
 static char create_req[4096];
@@ -407,7 +414,7 @@ static int conn_open(struct conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
-	c->fd = connect_unix(o.sock);
+	c->fd = connect_unix(c->sock);
 	if (c->fd < 0)
 		return -1;
 	c->reused = 0;
@@ -449,7 +456,7 @@ static int conn_send(struct conn *c)
 static int step_begin(struct conn *c)
 {
 	if (c->fd < 0 && conn_open(c) < 0) {
-		error_note("connect %s: %s", o.sock, strerror(errno));
+		error_note("connect %s: %s", c->sock, strerror(errno));
 		return -1;
 	}
 	c->req_off = 0;
@@ -473,6 +480,7 @@ static int step_begin(struct conn *c)
 
 static int request_begin(struct conn *c)
 {
+	c->busy = true;
 	c->t0 = now_ns();
 	c->step = 0;
 	if (o.image) {
@@ -502,7 +510,7 @@ static int answer_done(struct conn *c, bool *stop)
 	if (o.image && c->step == 0) {
 		if (!ok)
 			return -1;
-		if (measuring)
+		if (measuring && c->idx == 0)
 			samples_add(&lat_create, t - c->t_step);
 		if (make_delete_request(c) < 0) {
 			error_note("no Id in the create answer: %.200s", c->body);
@@ -511,10 +519,28 @@ static int answer_done(struct conn *c, bool *stop)
 		c->step = 1;
 		return step_begin(c);
 	}
-	if (o.image && measuring)
+	if (o.image && measuring && c->idx == 0)
 		samples_add(&lat_delete, t - c->t_step);
 	if (!ok)
 		return -1;
+	if (o.ref) {
+		/* alternate: the other socket takes the next request */
+		struct conn *other = c + (c->idx == 0 ? 1 : -1);
+
+		if (measuring && c->idx == 1) {
+			samples_add(&lat_ref, t - c->t0);
+			completed_ref++;
+		} else if (measuring) {
+			samples_add(&lat, t - c->t0);
+			completed++;
+		}
+		c->busy = false;
+		if (o.count > 0 && completed >= o.count && completed_ref >= o.count) {
+			*stop = true;
+			return 0;
+		}
+		return request_begin(other);
+	}
 	if (measuring) {
 		samples_add(&lat, t - c->t0);
 		completed++;
@@ -581,8 +607,8 @@ static int conn_readable(struct conn *c, bool *stop)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: loadgen -s SOCK [-c CONNS] [-d SECS [-w WARMUP] | -n COUNT] [-C]\n"
-		"               [-m METHOD] [-p PATH] [-T TIMEOUT] [-x IMAGE [-l KEY=VALUE]]\n");
+		"usage: loadgen -s SOCK [-r REF_SOCK] [-c CONNS] [-d SECS [-w WARMUP] | -n COUNT]\n"
+		"               [-C] [-m METHOD] [-p PATH] [-T TIMEOUT] [-x IMAGE [-l KEY=VALUE]]\n");
 	exit(2);
 }
 
@@ -597,6 +623,7 @@ static void print_result(double secs)
 	qsort(lat.v, lat.n, sizeof(*lat.v), cmp_u64);
 	qsort(lat_create.v, lat_create.n, sizeof(*lat_create.v), cmp_u64);
 	qsort(lat_delete.v, lat_delete.n, sizeof(*lat_delete.v), cmp_u64);
+	qsort(lat_ref.v, lat_ref.n, sizeof(*lat_ref.v), cmp_u64);
 	printf("{\"mode\":\"%s\",\"conns\":%d,\"method\":\"%s\",\"path\":\"%s\","
 	       "\"requests\":%ld,\"errors\":%ld,\"reconnects\":%ld,\"duration_s\":%.4f,"
 	       "\"rps\":%.1f,\"mean_us\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
@@ -608,6 +635,11 @@ static void print_result(double secs)
 	if (o.image)
 		printf(",\"create_p50_us\":%.1f,\"delete_p50_us\":%.1f", pct_us(&lat_create, 50),
 		       pct_us(&lat_delete, 50));
+	if (o.ref)
+		printf(",\"ref_requests\":%ld,\"ref_p50_us\":%.1f,\"ref_p99_us\":%.1f,"
+		       "\"p50_ratio_to_ref\":%.4f",
+		       completed_ref, pct_us(&lat_ref, 50), pct_us(&lat_ref, 99),
+		       lat_ref.n ? pct_us(&lat, 50) / pct_us(&lat_ref, 50) : 0);
 	printf(",\"dropped_in_flight\":%ld", inflight_dropped);
 	printf(",\"first_error\":\"");
 	for (const char *p = first_error; *p; p++) {
@@ -629,9 +661,10 @@ int main(int argc, char **argv)
 	bool stop = false, failed = false;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:c:d:w:n:Cm:p:T:x:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:r:c:d:w:n:Cm:p:T:x:l:")) != -1) {
 		switch (opt) {
 		case 's': o.sock = optarg; break;
+		case 'r': o.ref = optarg; break;
 		case 'c': o.conns = atoi(optarg); break;
 		case 'd': o.duration = atof(optarg); break;
 		case 'w': o.warmup = atof(optarg); break;
@@ -646,7 +679,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.sock == NULL || o.conns < 1 || o.conns > MAX_CONNS ||
-	    (o.duration <= 0 && o.count <= 0))
+	    (o.duration <= 0 && o.count <= 0) || (o.ref && o.conns != 1))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -658,13 +691,17 @@ int main(int argc, char **argv)
 	if (o.duration > 0)
 		t_end = t_measure + (uint64_t)(o.duration * 1e9);
 	deadline_ns = (uint64_t)(o.timeout * 1e9);
+	if (o.ref)
+		o.conns = 2; /* one each; only one is busy at a time */
 	for (int i = 0; i < o.conns; i++) {
 		struct conn *c = &conns[i];
 
 		c->fd = -1;
+		c->idx = i;
+		c->sock = o.ref && i == 1 ? o.ref : o.sock;
 		if (!o.image)
 			c->req = make_simple_request(&c->req_len);
-		if (request_begin(c) < 0) {
+		if ((!o.ref || i == 0) && request_begin(c) < 0) {
 			failed = true;
 			break;
 		}
@@ -697,7 +734,7 @@ int main(int argc, char **argv)
 		if (measuring && t_end && t >= t_end)
 			stop = true;
 		for (int i = 0; i < o.conns && !failed; i++) {
-			if (t - conns[i].t_step > deadline_ns) {
+			if (conns[i].busy && t - conns[i].t_step > deadline_ns) {
 				error_note("timeout: no answer in %.1f s", o.timeout);
 				failed = true;
 			}
@@ -705,7 +742,7 @@ int main(int argc, char **argv)
 	}
 	t_end = now_ns();
 	for (int i = 0; i < o.conns; i++) {
-		if (conns[i].fd >= 0 && conns[i].ps != P_DONE && !failed)
+		if (conns[i].busy && conns[i].fd >= 0 && conns[i].ps != P_DONE && !failed)
 			inflight_dropped++;
 		conn_drop_fd(&conns[i]);
 	}
