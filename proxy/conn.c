@@ -75,7 +75,7 @@ static ssize_t flow_read(struct flow *f, int fd)
 
 static void flow_drop_injection(struct flow *f)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < (int)ARRAY_SIZE(f->inj_mem); i++) {
 		free(f->inj_mem[i]);
 		f->inj_mem[i] = NULL;
 	}
@@ -479,16 +479,47 @@ static int rewrite_target(struct conn *c, char **target, size_t *target_len)
 	return 0;
 }
 
-static void inject_head(struct conn *c, char *head, size_t len, char *body, size_t body_len)
+/* Queue heap blocks (taken over; NULL or empty ones skipped) to be written
+ * to the daemon before the rest of the request. */
+static void inject(struct conn *c, char *mem[3], const size_t len[3])
 {
 	struct flow *f = &c->req;
 
-	f->inj_mem[0] = head;
-	f->inj[0] = (struct iovec){ head, len };
-	f->inj_mem[1] = body;
-	f->inj[1] = (struct iovec){ body, body_len };
-	f->ninj = body && body_len ? 2 : 1;
-	f->inj_at = 0;
+	f->ninj = f->inj_at = 0;
+	for (int i = 0; i < 3; i++) {
+		if (mem[i] == NULL || len[i] == 0) {
+			free(mem[i]);
+			continue;
+		}
+		f->inj_mem[f->ninj] = mem[i];
+		f->inj[f->ninj++] = (struct iovec){ mem[i], len[i] };
+	}
+}
+
+static void inject_head(struct conn *c, char *head, size_t len)
+{
+	inject(c, (char *[3]){ head, NULL, NULL }, (size_t[3]){ len, 0, 0 });
+}
+
+/* Volume creates to send ahead of a container create, as one block; their
+ * answers are swallowed (an existing volume answers 201 and stays as is). */
+static char *volume_preamble(struct conn *c, json_t *volumes, size_t *len)
+{
+	char *buf = NULL;
+	json_t *v;
+	size_t i;
+
+	*len = 0;
+	json_array_foreach(volumes, i, v)
+	{
+		_cleanup_free_ char *json = json_dumps(v, JSON_COMPACT);
+
+		if (json == NULL)
+			continue;
+		http_append_post(&buf, len, "/volumes/create", json);
+		c->own_answers++;
+	}
+	return buf;
 }
 
 /* Route a complete head: refuse it, relay it, or start collecting its body. */
@@ -560,7 +591,7 @@ static void request_routed(struct conn *c)
 		char *head = http_rebuild_head(f->buf, c->head.len, target, target_len, -1, false,
 					       &len);
 
-		inject_head(c, head, len, NULL, 0);
+		inject_head(c, head, len);
 		f->w = f->p = c->head.len;
 		c->note = "rewritten";
 	} else {
@@ -573,20 +604,23 @@ static void request_routed(struct conn *c)
 static void request_rewrite(struct conn *c)
 {
 	struct cw_error err = { 0 };
-	char *body = NULL, *head;
-	size_t body_len = 0, head_len;
+	json_auto_t *volumes = NULL;
+	char *body = NULL, *head, *pre = NULL;
+	size_t body_len = 0, head_len, pre_len = 0;
 	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
-			      &body_len, &err);
+			      &body_len, &volumes, &err);
 
 	body_free(c);
 	if (rc < 0) {
 		conn_refuse(c, -rc, "%s", err.msg);
 		return;
 	}
+	if (volumes != NULL)
+		pre = volume_preamble(c, volumes, &pre_len);
 	head = http_rebuild_head(c->body_head, c->head.len, c->body_target, c->body_target_len,
 				 (long long)body_len, c->head.expect_continue, &head_len);
-	inject_head(c, head, head_len, body, body_len);
-	c->note = "rewritten";
+	inject(c, (char *[3]){ pre, head, body }, (size_t[3]){ pre_len, head_len, body_len });
+	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
 }
 
 static void request_cycle_end(struct conn *c)
@@ -683,13 +717,31 @@ static void parse_requests(struct conn *c)
 	}
 }
 
+/* Remove the parsed bytes [from, parsed) of an answer to our own request:
+ * the client never sees them. */
+static void flow_cut(struct flow *f, size_t from)
+{
+	memmove(f->buf + from, f->buf + f->parsed, f->r - f->parsed);
+	f->r -= f->parsed - from;
+	f->parsed = from;
+}
+
+static void own_answer_complete(struct conn *c)
+{
+	if (c->status >= 300)
+		cw_debug("proxy: the daemon refused a volume create ci-wrap sent: HTTP %d",
+			c->status);
+	c->own_answers--;
+	c->resp_final = false;
+}
+
 static void parse_responses(struct conn *c)
 {
 	struct flow *f = &c->resp;
 
 	while (!c->dead && !c->raw && f->parsed < f->r) {
 		enum llhttp_errno e;
-		size_t end;
+		size_t end, from = f->parsed;
 
 		if (!c->resp_active) {
 			cw_debug("proxy: the daemon sent bytes nobody asked for; closing");
@@ -699,6 +751,15 @@ static void parse_responses(struct conn *c)
 		c->event = PAUSE_NONE;
 		e = llhttp_execute(&c->resp_parser, f->buf + f->parsed, f->r - f->parsed);
 		end = e == HPE_OK ? f->r : (size_t)(llhttp_get_error_pos(&c->resp_parser) - f->buf);
+		if (c->own_answers > 0 && (e == HPE_OK || e == HPE_PAUSED)) {
+			f->parsed = end;
+			flow_cut(f, from);
+			if (e == HPE_PAUSED) {
+				llhttp_resume(&c->resp_parser);
+				own_answer_complete(c);
+			}
+			continue;
+		}
 		c->resp_bytes += end - f->parsed;
 		f->parsed = f->p = end;
 		if (e == HPE_PAUSED) {

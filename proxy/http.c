@@ -204,6 +204,20 @@ static void json_escape(const char *s, char *out, size_t size)
 	out[n] = '\0';
 }
 
+void http_append_post(char **buf, size_t *len, const char *path, const char *json)
+{
+	size_t body_len = strlen(json);
+	size_t room = strlen(path) + body_len + 128;
+	int n;
+
+	*buf = xrealloc(*buf, *len + room);
+	n = snprintf(*buf + *len, room,
+		     "POST %s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\n\r\n%s",
+		     path, body_len, json);
+	*len += (size_t)n;
+}
+
 size_t http_format_error(char *buf, size_t size, int status, const char *message)
 {
 	char escaped[512];

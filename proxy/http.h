@@ -31,6 +31,10 @@ char *http_rebuild_head(const char *head, size_t len, const char *new_target,
 			size_t new_target_len, long long content_length, bool drop_expect,
 			size_t *out_len);
 
+/* A request of the proxy's own: "POST path" with a JSON body, appended to
+ * the malloc'd *buf of *len bytes (grown as needed). */
+void http_append_post(char **buf, size_t *len, const char *path, const char *json);
+
 /* Format a Docker-style JSON error answer into buf; returns its length. */
 size_t http_format_error(char *buf, size_t size, int status, const char *message);
 

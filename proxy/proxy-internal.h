@@ -26,10 +26,10 @@ struct flow {
 	size_t p;		/* bytes before this are released for writing */
 	size_t parsed;		/* bytes before this went through the parser */
 	size_t r;		/* bytes before this have been read */
-	struct iovec inj[2];	/* a rewritten request, written before buf */
+	struct iovec inj[3];	/* a rewritten request, written before buf */
 	int ninj;		/* entries of inj still to write */
 	int inj_at;		/* the first of them */
-	char *inj_mem[2];	/* heap blocks behind inj, freed once written */
+	char *inj_mem[3];	/* heap blocks behind inj, freed once written */
 	bool src_eof;		/* the source sent EOF */
 	bool dst_shut;		/* the sink's write side is shut down */
 };
@@ -79,6 +79,7 @@ struct conn {
 	bool req_upgrade;	     /* llhttp paused on an Upgrade request */
 	bool resp_active;	     /* an answer is due or being relayed */
 	bool resp_final;	     /* the final (non-1xx) answer has begun */
+	int own_answers;	     /* answers to our own requests, not relayed */
 	int status;		     /* status of the answer */
 	bool raw;		     /* hijacked: bytes flow unparsed both ways */
 	bool raw_pending;	     /* the answer switches to raw after its head */

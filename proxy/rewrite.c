@@ -241,12 +241,67 @@ static int label_volume_mounts(json_t *host_config, const struct rewrite_spec *s
 	return 0;
 }
 
+/* The volume name of a bind "name:/path[:mode]", or NULL when its source
+ * is a host path (absolute) or absent ("/path" alone is anonymous). */
+static char *bind_volume_name(const char *bind)
+{
+	const char *colon = strchr(bind, ':');
+
+	if (colon == NULL || colon == bind || bind[0] == '/')
+		return NULL;
+	return strndup(bind, (size_t)(colon - bind));
+}
+
+/* The value of obj's last key folding to name, or NULL. */
+static json_t *folded_value(json_t *obj, const char *name)
+{
+	const char *key;
+	json_t *value, *found = NULL;
+
+	json_object_foreach(obj, key, value)
+	{
+		if (rewrite_key_folds_to(key, name))
+			found = value;
+	}
+	return found;
+}
+
+/* A bind naming a volume that does not exist makes the daemon create it,
+ * unlabelled. Collect a volume create body (with our labels and the
+ * container's VolumeDriver) per name into acc, for the proxy to send first.
+ * Every spelling is read: a superset costs at most an extra labelled volume. */
+static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc)
+{
+	json_t *binds = folded_value(obj, "binds");
+	json_t *driver = folded_value(obj, "volumedriver");
+	json_t *bind;
+	size_t i;
+
+	if (!json_is_array(binds))
+		return;
+	json_array_foreach(binds, i, bind)
+	{
+		_cleanup_free_ char *name = NULL;
+		json_t *req;
+
+		if (!json_is_string(bind) || (name = bind_volume_name(json_string_value(bind))) == NULL)
+			continue;
+		req = json_pack("{s:s,s:O}", "Name", name, "Labels", spec->labels);
+		if (req == NULL)
+			continue; /* not UTF-8: the daemon refuses the create anyway */
+		if (json_is_string(driver) && json_string_length(driver) > 0)
+			json_object_set(req, "Driver", driver);
+		json_object_set_new(acc, name, req);
+	}
+}
+
 /* Container create: moby decodes into ContainerConfigWrapper, whose inner
  * "HostConfig" wins over the deprecated HostConfig fields promoted to the top
  * level. Every spelling of HostConfig may be decoded in turn (Go reuses the
  * pointer, a null resets it), so each one gets our CgroupParent, a null one
  * becomes an object, and the top level gets it too. */
-static int rewrite_container(json_t *root, const struct rewrite_spec *spec, struct cw_error *err)
+static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json_t *volumes,
+			     struct cw_error *err)
 {
 	const char *key;
 	json_t *value;
@@ -255,6 +310,7 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, stru
 
 	if (rc < 0)
 		return rc;
+	collect_bind_volumes(root, spec, volumes);
 	json_object_foreach(root, key, value)
 	{
 		if (!rewrite_key_folds_to(key, "hostconfig"))
@@ -267,6 +323,7 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, stru
 			return cw_error_set(err, 0, "invalid JSON: %s must be an object", key) * 400;
 		if (label_volume_mounts(value, spec, err) < 0)
 			return -400;
+		collect_bind_volumes(value, spec, volumes);
 		if (spec->cgroup_parent)
 			put_cgroup_parent(value, spec);
 		have_host_config = true;
@@ -283,11 +340,29 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, stru
 	return 0;
 }
 
-int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
-		 size_t len, char **out, size_t *outlen, struct cw_error *err)
+/* The bodies collected as an array, or NULL when there are none. */
+static json_t *volume_list(json_t *by_name)
 {
+	json_t *list, *req;
+	const char *name;
+
+	if (json_object_size(by_name) == 0)
+		return NULL;
+	list = json_array();
+	json_object_foreach(by_name, name, req)
+		json_array_append(list, req);
+	return list;
+}
+
+int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
+		 size_t len, char **out, size_t *outlen, json_t **volumes, struct cw_error *err)
+{
+	json_auto_t *by_name = json_object();
 	json_t *root = NULL;
 	int rc;
+
+	if (volumes != NULL)
+		*volumes = NULL;
 
 	if (len > spec->max_body) {
 		cw_error_set(err, 0, "request body too large for ci-wrap to label (%zu bytes, limit %zu)",
@@ -299,7 +374,7 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 		return rc;
 	switch (kind) {
 	case REWRITE_CONTAINER_CREATE:
-		rc = rewrite_container(root, spec, err);
+		rc = rewrite_container(root, spec, by_name, err);
 		break;
 	case REWRITE_LABELS:
 	case REWRITE_COMMIT:
@@ -316,6 +391,8 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 		else
 			*outlen = strlen(*out);
 	}
+	if (rc == 0 && volumes != NULL)
+		*volumes = volume_list(by_name);
 	json_decref(root);
 	return rc;
 }

@@ -43,10 +43,14 @@ struct rewrite_spec {
 	size_t max_body;	   /* largest body rewritten; larger is 413 */
 };
 
-/* Rewrite body[0..len) for kind. On success returns 0 and a malloc'd *out.
- * On refusal returns -HTTP status (400, 413, 415) and fills err->msg. */
+/* Rewrite body[0..len) for kind. On success returns 0 and a malloc'd *out;
+ * if volumes is not NULL, *volumes is NULL or, for a container create whose
+ * binds name volumes ("name:/path"), an array of volume create bodies that
+ * carry our labels: the proxy creates them first, so the daemon does not
+ * create them unlabelled. On refusal returns -HTTP status (400, 413, 415)
+ * and fills err->msg. */
 int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
-		 size_t len, char **out, size_t *outlen, struct cw_error *err);
+		 size_t len, char **out, size_t *outlen, json_t **volumes, struct cw_error *err);
 
 /* Rewrite query[0..len) ('?' excluded) for kind. Returns 1 and a malloc'd
  * *out when changed, 0 when the query is to be kept, -HTTP status on refusal. */

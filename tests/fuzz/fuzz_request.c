@@ -332,7 +332,7 @@ static void check_body(enum rewrite_kind kind, const struct rewrite_spec *sp, co
 	json_error_t jerr;
 	json_t *root;
 	const char *why;
-	int rc = rewrite_body(kind, sp, body, len, &out, &outlen, &err);
+	int rc = rewrite_body(kind, sp, body, len, &out, &outlen, NULL, &err);
 
 	if (rc < 0) {
 		CHECK(rc == -400 || rc == -413 || rc == -415, "rc %d", rc);

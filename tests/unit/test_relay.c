@@ -612,6 +612,57 @@ static void create_rewritten(void **state)
 	rig_free(r);
 }
 
+/* A bind naming a volume: the proxy creates it labelled first, on the same
+ * daemon connection; the client sees only its own request's answer, whether
+ * the daemon's answers come apart or in one write. */
+static void create_named_volume_first(void **state)
+{
+	static const char vol_answer[] = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+					 "Content-Length: 13\r\n\r\n{\"Name\":\"vc\"}";
+	static const char answer[] = "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"Id\":\"c1\"}";
+	static const char body[] = "{\"Image\":\"alpine\",\"Labels\":{\"mine\":\"yes\"},"
+				   "\"HostConfig\":{\"Binds\":[\"vc:/cache\",\"/h:/h\"]}}";
+	char req[1024], both[512];
+	struct rig *r = rig_new(true, true);
+	char *head, *vbody;
+	size_t vlen;
+	json_t *v;
+
+	(void)state;
+	snprintf(req, sizeof(req),
+		 "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\n"
+		 "Content-Length: %zu\r\nContent-Type: application/json\r\n\r\n%s",
+		 strlen(body), body);
+	for (int round = 0; round < 2; round++) {
+		send_str(r, &r->client, req);
+		read_message(r, &r->up, &head, &vbody, &vlen);
+		assert_memory_equal(head, "POST /volumes/create HTTP/1.1\r\n", 31);
+		v = json_loadb(vbody, vlen, 0, NULL);
+		assert_string_equal(json_string_value(json_object_get(v, "Name")), "vc");
+		assert_string_equal(json_string_value(json_object_get(
+					    json_object_get(v, "Labels"), "ci-wrap.session")),
+				    "sess-1");
+		json_decref(v);
+		free(head);
+		free(vbody);
+		assert_rewritten_create(r, "POST /v1.41/containers/create HTTP/1.1\r\n");
+		if (round == 0) {
+			send_bytes(r, &r->up, vol_answer, 20);
+			expect_quiet(r, &r->client);
+			send_str(r, &r->up, vol_answer + 20);
+			expect_quiet(r, &r->client);
+			send_str(r, &r->up, answer);
+		} else {
+			snprintf(both, sizeof(both), "%s%s", vol_answer, answer);
+			send_str(r, &r->up, both);
+		}
+		expect_str(r, &r->client, answer);
+	}
+	exchange(r, "GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n",
+		 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+	rig_free(r);
+}
+
 static void create_chunked_rewritten(void **state)
 {
 	char req[2048];
@@ -1660,6 +1711,7 @@ int main(void)
 		cmocka_unit_test_teardown(pipelined_create_rewritten, free_open_rigs),
 		cmocka_unit_test_teardown(create_then_pipelined, free_open_rigs),
 		cmocka_unit_test_teardown(create_rewritten, free_open_rigs),
+		cmocka_unit_test_teardown(create_named_volume_first, free_open_rigs),
 		cmocka_unit_test_teardown(create_chunked_rewritten, free_open_rigs),
 		cmocka_unit_test_teardown(create_small_writes, free_open_rigs),
 		cmocka_unit_test_teardown(create_expect_continue, free_open_rigs),

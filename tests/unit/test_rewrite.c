@@ -127,7 +127,7 @@ static int rewrite(enum rewrite_kind kind, const struct rewrite_spec *sp, const 
 
 	memset(err, 0, sizeof(*err));
 	*root = NULL;
-	rc = rewrite_body(kind, sp, body, len, &out, &outlen, err);
+	rc = rewrite_body(kind, sp, body, len, &out, &outlen, NULL, err);
 	if (rc < 0) {
 		assert_null(out);
 		assert_true(err->msg[0] != '\0');
@@ -669,6 +669,65 @@ static void mounts_volume_labelled(void **state)
 
 /* ---- commit --------------------------------------------------------------------- */
 
+/* Rewrite a container create and return the volume creates it asks for
+ * (NULL for none); the rewritten body is checked and dropped. */
+static json_t *bind_volumes(const char *body, size_t len)
+{
+	struct cw_error err = { 0 };
+	json_t *volumes = (json_t *)1;
+	char *out = NULL;
+	size_t outlen;
+
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &spec, body, len, &out, &outlen,
+				      &volumes, &err),
+			 0);
+	free(out);
+	return volumes;
+}
+
+static void assert_volume(json_t *v, const char *name, const char *driver)
+{
+	assert_string_equal(json_string_value(json_object_get(v, "Name")), name);
+	assert_true(json_equal(json_object_get(v, "Labels"), our_labels));
+	if (driver)
+		assert_string_equal(json_string_value(json_object_get(v, "Driver")), driver);
+	else
+		assert_null(json_object_get(v, "Driver"));
+}
+
+/* "name:/path" binds name volumes the daemon would create unlabelled; host
+ * paths and anonymous volumes ask for nothing; a name used twice, once. */
+static void binds_name_volumes(void **state)
+{
+	json_t *v;
+
+	(void)state;
+	v = bind_volumes(S("{\"HostConfig\":{\"Binds\":[\"cache:/c\",\"/tmp:/t\",\"/anon\","
+			   "\"cache:/c2:ro\",\"data:/d:rw,z\",7]}}"));
+	assert_int_equal(json_array_size(v), 2);
+	assert_volume(json_array_get(v, 0), "cache", NULL);
+	assert_volume(json_array_get(v, 1), "data", NULL);
+	json_decref(v);
+	assert_null(bind_volumes(S("{\"HostConfig\":{\"Binds\":[\"/a:/b\",\"/only\"]}}")));
+	assert_null(bind_volumes(S("{\"Image\":\"x\"}")));
+	assert_null(bind_volumes(S("{\"HostConfig\":{\"Binds\":\"vol:/x\"}}")));
+}
+
+/* Any spelling Go would read counts (a superset is harmless), the top-level
+ * HostConfig fields of old clients too, with the container's VolumeDriver. */
+static void binds_spellings_and_driver(void **state)
+{
+	json_t *v;
+
+	(void)state;
+	v = bind_volumes(S("{\"hostconfig\":{\"BINDS\":[\"a:/a\"],\"volumedriver\":\"local\"},"
+			   "\"Binds\":[\"b:/b\"]}"));
+	assert_int_equal(json_array_size(v), 2);
+	assert_volume(json_array_get(v, 0), "b", NULL);
+	assert_volume(json_array_get(v, 1), "a", "local");
+	json_decref(v);
+}
+
 static void commit_empty(void **state)
 {
 	static const char *const bodies[] = { "", "null", "  ", "\r\n\t ", " null ", "{}" };
@@ -1092,6 +1151,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(key_folds),
+		cmocka_unit_test(binds_name_volumes),
+		cmocka_unit_test(binds_spellings_and_driver),
 		cmocka_unit_test(labels_added),
 		cmocka_unit_test(client_labels_kept),
 		cmocka_unit_test(client_cannot_override),
