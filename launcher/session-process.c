@@ -292,7 +292,7 @@ static json_t *counts_json(const uint64_t *created, const unsigned *removed)
 {
 	json_t *o = json_object();
 
-	for (int k = RESOURCE_CONTAINER; k <= RESOURCE_IMAGE; k++) {
+	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++) {
 		char key[32];
 
 		snprintf(key, sizeof(key), "%ss", teardown_kind_name(k));

@@ -20,16 +20,27 @@ struct kind_ops {
 	const char *id_key;	 /* key of the object's id */
 	const char *remove;	 /* DELETE path before the id */
 	const char *remove_query; /* and after it */
+	bool swarm;		 /* labels in Spec; a daemon outside a swarm has none */
 };
 
-static const struct kind_ops containers = { RESOURCE_CONTAINER, "/containers/json?all=1&",
-					    NULL, "Id", "/containers/", "?force=1&v=1" };
-static const struct kind_ops networks = { RESOURCE_NETWORK, "/networks?", NULL, "Id",
-					  "/networks/", "" };
-static const struct kind_ops volumes = { RESOURCE_VOLUME, "/volumes?", "Volumes", "Name",
-					 "/volumes/", "" };
-static const struct kind_ops images = { RESOURCE_IMAGE, "/images/json?", NULL, "Id",
-					"/images/", "?force=1" };
+#define KIND(k, list_path, items, id, remove_path, query, is_swarm)                              \
+	{ .kind = (k), .list = (list_path), .items_key = (items), .id_key = (id),                \
+	  .remove = (remove_path), .remove_query = (query), .swarm = (is_swarm) }
+
+static const struct kind_ops containers = KIND(RESOURCE_CONTAINER, "/containers/json?all=1&",
+					       NULL, "Id", "/containers/", "?force=1&v=1", false);
+static const struct kind_ops networks = KIND(RESOURCE_NETWORK, "/networks?", NULL, "Id",
+					     "/networks/", "", false);
+static const struct kind_ops volumes = KIND(RESOURCE_VOLUME, "/volumes?", "Volumes", "Name",
+					    "/volumes/", "", false);
+static const struct kind_ops images = KIND(RESOURCE_IMAGE, "/images/json?", NULL, "Id",
+					   "/images/", "?force=1", false);
+static const struct kind_ops services = KIND(RESOURCE_SERVICE, "/services?", NULL, "ID",
+					     "/services/", "", true);
+static const struct kind_ops secrets = KIND(RESOURCE_SECRET, "/secrets?", NULL, "ID",
+					    "/secrets/", "", true);
+static const struct kind_ops configs = KIND(RESOURCE_CONFIG, "/configs?", NULL, "ID",
+					    "/configs/", "", true);
 
 const char *teardown_kind_name(enum resource_kind kind)
 {
@@ -65,11 +76,17 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 	struct cw_error err;
 	json_t *answer, *items, *item, *ids = json_array();
 	size_t i;
+	int status;
 
 	snprintf(label, sizeof(label), "ci-wrap.session=%s", session);
 	docker_label_filter(label, filter, sizeof(filter));
 	snprintf(path, sizeof(path), "%sfilters=%s", k->list, filter);
-	if (docker_call(d, "GET", path, CALL_TIMEOUT_MS, &answer, &err) != 200) {
+	status = docker_call(d, "GET", path, CALL_TIMEOUT_MS, &answer, &err);
+	if (k->swarm && status == 503) { /* "not a swarm manager": none exist */
+		json_decref(answer);
+		return ids;
+	}
+	if (status != 200) {
 		cw_verbose("teardown: listing %ss failed", teardown_kind_name(k->kind));
 		json_decref(answer);
 		json_decref(ids);
@@ -78,8 +95,9 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 	items = k->items_key ? json_object_get(answer, k->items_key) : answer;
 	json_array_foreach(items, i, item)
 	{
+		json_t *holder = k->swarm ? json_object_get(item, "Spec") : item;
 		const char *owner = json_string_value(
-			json_object_get(json_object_get(item, "Labels"), "ci-wrap.session"));
+			json_object_get(json_object_get(holder, "Labels"), "ci-wrap.session"));
 		json_t *id = json_object_get(item, k->id_key);
 
 		if (owner && strcmp(owner, session) == 0 && json_is_string(id))
@@ -191,9 +209,13 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 	memset(res->removed, 0, sizeof(res->removed));
 	if (res->leaked == NULL)
 		res->leaked = json_array();
+	/* Services first: their tasks would restart what goes next. */
+	remove_kind(d, &services, o, res);
 	remove_kind(d, &containers, o, res);
 	remove_kind(d, &networks, o, res);
 	remove_kind(d, &volumes, o, res);
+	remove_kind(d, &secrets, o, res);
+	remove_kind(d, &configs, o, res);
 	if (!o->keep_images)
 		remove_kind(d, &images, o, res);
 }

@@ -1,6 +1,7 @@
 /* teardown.h - remove everything labelled with a session, in the SPEC's
- * order: containers (SIGTERM, grace, SIGKILL, remove with anonymous volumes,
- * in parallel), then networks, volumes, images.
+ * order: swarm services, containers (SIGTERM, grace, SIGKILL, remove with
+ * anonymous volumes, in parallel), then networks, volumes, swarm secrets and
+ * configs, images.
  *
  * teardown_session() never fails as a whole: what it cannot remove is
  * recorded in result->leaked and the caller reports it.

@@ -191,6 +191,39 @@ t_others_survive() {
 		"$(d inspect -f '{{.State.Status}}' "$foreign" 2>&1)"
 }
 
+inner_swarm() {
+	docker service create -d --name "ciwt-service-$CIWT_RUN" "$IMG" sleep 600 >/dev/null 2>&1 ||
+		fail "docker service create failed"
+	echo s3cr3t | docker secret create "ciwt-secret-$CIWT_RUN" - >/dev/null || fail "docker secret create failed"
+	echo cfg | docker config create "ciwt-config-$CIWT_RUN" - >/dev/null || fail "docker config create failed"
+	local kind
+	for kind in service secret config; do
+		assert_eq "ci-wrap.session of the $kind" "$CI_WRAP_SESSION" \
+			"$(docker "$kind" inspect -f '{{index .Spec.Labels "ci-wrap.session"}}' "ciwt-$kind-$CIWT_RUN")"
+	done
+}
+
+# Swarm objects are labelled in their spec and removed; a daemon outside a
+# swarm is made a single-node manager for the case, and left again after.
+t_swarm() {
+	local state kind
+	state=$(d info -f '{{.Swarm.LocalNodeState}}')
+	if [[ $state == inactive ]]; then
+		d swarm init --advertise-addr 127.0.0.1 >/dev/null 2>"$WORK/swarm-err" ||
+			skip "this daemon cannot become a swarm manager: $(head -n 1 "$WORK/swarm-err")"
+		on_cleanup 'd swarm leave --force >/dev/null 2>&1'
+	elif [[ $state != active ]]; then
+		skip "the daemon's swarm is $state"
+	fi
+	cw_inner -q --grace "$GRACE" -- inner_swarm 2>"$WORK/err" ||
+		fail "session failed: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	for kind in service secret config; do
+		d "$kind" inspect "ciwt-$kind-$CIWT_RUN" >/dev/null 2>&1 &&
+			fail "the $kind is left after ci-wrap exited"
+	done
+	return 0
+}
+
 tcase labels 90 t_labels
 tcase client-cannot-override 60 t_client_cannot_override
 tcase job-id 90 t_job_id
@@ -200,3 +233,4 @@ tcase sigterm 90 t_sigterm
 tcase sigint 90 t_sigint
 tcase sighup 90 t_sighup
 tcase others-survive 90 t_others_survive
+tcase swarm 90 t_swarm
