@@ -31,6 +31,7 @@
 #define REWRITE_BODY_MAX (16u * 1024 * 1024)
 /* How long the end of a session waits for its startup sweep. */
 #define SWEEP_WAIT_MS 5000
+#define IMAGES_NOW_TIMEOUT_MS 10000
 
 struct session_process {
 	struct session *s;	       /* the session */
@@ -255,6 +256,35 @@ static void wait_sweeper(struct session_process *sp)
 	}
 }
 
+/* Before an image load: every image ID and tag on the daemon now. The loop
+ * waits for this one call (loads are rare, and take far longer). */
+static json_t *images_now(void *arg)
+{
+	struct session_process *sp = arg;
+	struct docker *d = docker_open(sp->cfg->docker_socket);
+	struct cw_error err = { 0 };
+	json_t *answer = NULL, *set = NULL, *img, *tag;
+	size_t i, j;
+
+	if (docker_call(d, "GET", "/images/json?all=1", IMAGES_NOW_TIMEOUT_MS, &answer, &err) ==
+	    200) {
+		set = json_object();
+		json_array_foreach(answer, i, img)
+		{
+			json_t *id = json_object_get(img, "Id");
+
+			if (json_is_string(id))
+				json_object_set(set, json_string_value(id), json_true());
+			json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
+				if (json_is_string(tag))
+					json_object_set(set, json_string_value(tag), json_true());
+		}
+	}
+	json_decref(answer);
+	docker_close(d);
+	return set;
+}
+
 static void serve(struct session_process *sp, json_t *labels)
 {
 	struct proxy_config pc = {
@@ -265,6 +295,8 @@ static void serve(struct session_process *sp, json_t *labels)
 			     .max_body = REWRITE_BODY_MAX },
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
+		.images_now = images_now,
+		.images_now_arg = sp,
 	};
 	struct cw_error err = { 0 };
 
@@ -408,6 +440,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	labels = make_labels(&sp);
 	serve(&sp, labels);
 	docker = docker_open(cfg->docker_socket);
+	topts.loaded_images = proxy_loaded_images(sp.proxy);
 	teardown_session(docker, &topts, &res);
 	docker_close(docker);
 	finish_pool(&sp, &pr);

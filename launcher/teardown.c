@@ -203,6 +203,29 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 	free(jobs);
 }
 
+/* Loaded images carry no label: removed by the name or ID the load
+ * reported (the proxy kept only those that did not exist before). */
+static void remove_loaded(struct docker *d, const struct teardown_opts *o,
+			  struct teardown_result *res)
+{
+	size_t n = json_array_size(o->loaded_images);
+	struct docker_job *jobs;
+
+	if (n == 0 || o->dry_run)
+		return;
+	jobs = jobs_for(o->loaded_images, "DELETE", "/images/", "?force=1", CALL_TIMEOUT_MS);
+	docker_run_all(d, jobs, n, PARALLEL);
+	for (size_t i = 0; i < n; i++) {
+		if ((jobs[i].status >= 200 && jobs[i].status < 300) || jobs[i].status == 404)
+			res->removed[RESOURCE_IMAGE]++;
+		else
+			record_leak(res, RESOURCE_IMAGE,
+				    json_string_value(json_array_get(o->loaded_images, i)),
+				    jobs[i].error[0] ? jobs[i].error : "no answer");
+	}
+	free(jobs);
+}
+
 void teardown_session(struct docker *d, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
@@ -216,6 +239,8 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 	remove_kind(d, &volumes, o, res);
 	remove_kind(d, &secrets, o, res);
 	remove_kind(d, &configs, o, res);
-	if (!o->keep_images)
+	if (!o->keep_images) {
 		remove_kind(d, &images, o, res);
+		remove_loaded(d, o, res);
+	}
 }

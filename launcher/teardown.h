@@ -21,6 +21,7 @@ struct teardown_opts {
 	int64_t grace_ms;    /* SIGTERM to SIGKILL */
 	bool keep_images;    /* leave labelled images */
 	bool dry_run;	     /* list, remove nothing */
+	json_t *loaded_images; /* refs of images the session loaded, or NULL */
 };
 
 struct teardown_result {

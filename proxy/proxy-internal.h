@@ -97,7 +97,13 @@ struct conn {
 	uint64_t resp_bytes;	     /* response bytes relayed (audit) */
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
+	json_t *load_before;	     /* image load: images that existed, or NULL */
+	char *load_line;	     /* image load: the answer's current line */
+	size_t load_line_len;	     /* its length; > LOAD_LINE_MAX: too long */
 };
+
+/* Longest line of an image load's answer read for image names. */
+#define LOAD_LINE_MAX 1024
 
 struct proxy {
 	struct ev_loop *loop;	     /* the loop serving it */
@@ -113,6 +119,7 @@ struct proxy {
 	char *buf_cache[PROXY_BUF_CACHE]; /* free flow buffers */
 	unsigned nbuf_cache;	     /* how many */
 	size_t body_bytes;	     /* bytes held by all rewrite bodies */
+	json_t *loaded;		     /* refs of images the session loaded (array) */
 	struct proxy_stats stats;    /* counters for the report */
 };
 

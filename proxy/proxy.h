@@ -24,6 +24,12 @@ struct proxy_config {
 	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
 	FILE *audit;		     /* one JSON line per request, or NULL */
+	/* The image IDs and tags that exist now, as a set (object keys; a new
+	 * reference for the caller), asked when an image load arrives: what
+	 * the load reports and was not there before is the session's. NULL
+	 * (or a NULL answer): loads are not tracked. */
+	json_t *(*images_now)(void *arg);
+	void *images_now_arg; /* its argument */
 };
 
 struct proxy_stats {
@@ -43,6 +49,10 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), void *arg);
 
 const struct proxy_stats *proxy_stats(const struct proxy *p);
+
+/* The references (tags or IDs) of images the session loaded that did not
+ * exist before: an array the proxy owns. */
+json_t *proxy_loaded_images(const struct proxy *p);
 
 void proxy_free(struct proxy *p);
 

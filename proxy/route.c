@@ -39,6 +39,10 @@ static const struct route routes[] = {
 	  RESOURCE_IMAGE },
 	{ HTTP_POST, "/images/create", ROUTE_DRAIN_WAIT, REWRITE_NONE, REWRITE_IMPORT_QUERY,
 	  RESOURCE_IMAGE },
+	/* A loaded image cannot be labelled: the proxy reads what the answer
+	 * says was loaded, for teardown. */
+	{ HTTP_POST, "/images/load", ROUTE_DRAIN_WAIT | ROUTE_IMAGE_LOAD, REWRITE_NONE,
+	  REWRITE_NONE, RESOURCE_NONE },
 	/* Streams the daemon may hijack (101 Upgrade, or 200 and a raw stream). */
 	{ HTTP_POST, "/containers/*/attach", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE,
 	  RESOURCE_NONE },

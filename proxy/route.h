@@ -16,6 +16,7 @@
 enum route_flags {
 	ROUTE_HIJACK = 1 << 0,	  /* the daemon may turn the connection into a raw stream */
 	ROUTE_DRAIN_WAIT = 1 << 1, /* teardown waits for it: it may create something */
+	ROUTE_IMAGE_LOAD = 1 << 2, /* the answer names the images loaded */
 };
 
 struct route {

@@ -136,6 +136,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	(void)err;
 	p->loop = loop;
 	p->cfg = *cfg;
+	p->loaded = json_array();
 	ev_io_init(&p->accept_w, on_accept, cfg->listen_fd, EV_READ);
 	p->accept_w.data = p;
 	ev_init(&p->accept_retry, on_accept_retry);
@@ -177,6 +178,11 @@ const struct proxy_stats *proxy_stats(const struct proxy *p)
 	return &p->stats;
 }
 
+json_t *proxy_loaded_images(const struct proxy *p)
+{
+	return p->loaded;
+}
+
 void proxy_free(struct proxy *p)
 {
 	if (p == NULL)
@@ -190,6 +196,7 @@ void proxy_free(struct proxy *p)
 		close(p->cfg.listen_fd);
 	while (p->nbuf_cache > 0)
 		free(p->buf_cache[--p->nbuf_cache]);
+	json_decref(p->loaded);
 	free(p);
 }
 

@@ -224,6 +224,39 @@ t_swarm() {
 	return 0
 }
 
+inner_load() {
+	docker load -i "$WORK/tagged.tar" >"$WORK/load.out" || fail "docker load (a tagged image) failed"
+	docker load -q -i "$WORK/untagged.tar" >>"$WORK/load.out" || fail "docker load (by ID) failed"
+	docker load -q -i "$WORK/pre.tar" >>"$WORK/load.out" || fail "docker load (an image that exists) failed"
+	docker image inspect "ciwt-load:$CIWT_RUN" "$(cat "$WORK/untagged.id")" >/dev/null ||
+		fail "a loaded image is missing during the session"
+}
+
+# An image load cannot be labelled: what it reports loading, and did not
+# exist before, goes at teardown; an image that existed stays.
+t_image_load() {
+	local new pre=ciwt-preload:$CIWT_RUN
+	mkdir -p "$WORK/rootfs/bin"
+	cp /bin/busybox "$WORK/rootfs/bin/busybox"
+	echo "$CIWT_RUN" >"$WORK/rootfs/marker"
+	# Two images of the test's own (labelled, so the sweep removes them if
+	# the case dies), saved and deleted: the job loads them back.
+	new=$(tar -C "$WORK/rootfs" -c . | d import \
+		-c "LABEL ci-wrap-test=1 ci-wrap-test.run=$CIWT_RUN" - "ciwt-load:$CIWT_RUN") || fail "docker import failed"
+	d save "ciwt-load:$CIWT_RUN" >"$WORK/tagged.tar" || fail "docker save failed"
+	d save "$new" >"$WORK/untagged.tar" || fail "docker save by ID failed"
+	echo "$new" >"$WORK/untagged.id"
+	d rmi -f "$new" >/dev/null || fail "docker rmi failed"
+	d tag "$IMG" "$pre" && on_cleanup d rmi "$pre" '>/dev/null 2>&1'
+	d save "$pre" >"$WORK/pre.tar" || fail "docker save failed"
+	cw_inner -q -- inner_load 2>"$WORK/err" || fail "session failed: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	log "load said: $(tr '\n' '|' <"$WORK/load.out")"
+	d image inspect "ciwt-load:$CIWT_RUN" >/dev/null 2>&1 && fail "the loaded tagged image is left"
+	d image inspect "$new" >/dev/null 2>&1 && fail "the image loaded by ID is left"
+	d image inspect "$pre" >/dev/null 2>&1 || fail "an image that existed before the load was removed"
+	d image inspect "$IMG" >/dev/null 2>&1 || fail "the test image was removed"
+}
+
 tcase labels 90 t_labels
 tcase client-cannot-override 60 t_client_cannot_override
 tcase job-id 90 t_job_id
@@ -234,3 +267,4 @@ tcase sigint 90 t_sigint
 tcase sighup 90 t_sighup
 tcase others-survive 90 t_others_survive
 tcase swarm 90 t_swarm
+tcase image-load 90 t_image_load
