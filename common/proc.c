@@ -15,6 +15,7 @@ int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime)
 	_cleanup_free_ char *buf = NULL;
 	const char *p;
 	unsigned long long st;
+	char state;
 	int pp;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -23,10 +24,12 @@ int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime)
 	 * last ')'. Fields from there: state ppid ... starttime is 22nd. */
 	if (buf == NULL || (p = strrchr(buf, ')')) == NULL)
 		return -1;
-	if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+	if (sscanf(p + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
 			  "%*d %*d %llu",
-		   &pp, &st) != 2)
+		   &state, &pp, &st) != 3)
 		return -1;
+	if (state == 'Z' || state == 'X')
+		return -1; /* dead, only not reaped yet */
 	if (ppid)
 		*ppid = pp;
 	if (starttime)

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Parent pid and start time (clock ticks since boot) of pid; -1 if gone. */
+/* Parent pid and start time (clock ticks since boot) of pid; -1 if gone
+ * (a zombie is gone). */
 int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *starttime);
 
 /* The running kernel's boot id, NUL-terminated. */

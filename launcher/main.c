@@ -133,7 +133,8 @@ static int run(struct cw_config *cfg)
 
 static int reap(const struct cw_config *cfg)
 {
-	struct reap_opts o = { .docker_socket = cfg->docker_socket, .dry_run = cfg->dry_run,
+	struct reap_opts o = { .docker_socket = cfg->docker_socket, .labels = true,
+			       .dry_run = cfg->dry_run,
 			       .older_than_ms = cfg->older_than_ms, .grace_ms = cfg->grace_ms,
 			       .quiet = cfg->verbosity == CW_LOG_QUIET };
 

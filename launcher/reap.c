@@ -145,26 +145,46 @@ static void reap_one(struct docker *d, const struct reap_opts *o, const struct f
 	json_decref(res.leaked);
 }
 
-int reap_run(const struct reap_opts *o)
+/* Sessions named by the registry. */
+static struct found *scan_registry(size_t *n, size_t *cap)
 {
-	size_t n = 0, cap = 0, nreg = 0;
-	struct registry_entry *reg = registry_list(&nreg);
-	struct found *list = NULL;
-	struct docker *d = docker_open(o->docker_socket);
-	int reaped = 0, rc;
+	size_t nreg = 0;
+	_cleanup_free_ struct registry_entry *reg = registry_list(&nreg);
+	struct found *list = xcalloc(nreg + 1, sizeof(*list));
 
 	for (size_t i = 0; i < nreg; i++) {
-		if (n == cap)
-			list = xrealloc(list, (cap = cap * 2 + 8) * sizeof(*list));
-		memset(&list[n], 0, sizeof(*list));
-		snprintf(list[n].id, sizeof(list[n].id), "%s", reg[i].id);
-		snprintf(list[n].owner, sizeof(list[n].owner), "%s", reg[i].owner);
-		snprintf(list[n].dir, sizeof(list[n].dir), "%s", reg[i].dir);
-		list[n].started = reg[i].created;
-		n++;
+		snprintf(list[i].id, sizeof(list[i].id), "%s", reg[i].id);
+		snprintf(list[i].owner, sizeof(list[i].owner), "%s", reg[i].owner);
+		snprintf(list[i].dir, sizeof(list[i].dir), "%s", reg[i].dir);
+		list[i].started = reg[i].created;
 	}
-	free(reg);
-	rc = scan_labels(d, &list, &n, &cap);
+	*n = nreg;
+	*cap = nreg + 1;
+	return list;
+}
+
+bool reap_needed(const struct reap_opts *o)
+{
+	size_t n, cap;
+	_cleanup_free_ struct found *list = scan_registry(&n, &cap);
+
+	if (o->labels)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (should_reap(o, &list[i]))
+			return true;
+	return false;
+}
+
+int reap_run(const struct reap_opts *o)
+{
+	size_t n, cap;
+	struct found *list = scan_registry(&n, &cap);
+	struct docker *d = docker_open(o->docker_socket);
+	int reaped = 0, rc = 0;
+
+	if (o->labels)
+		rc = scan_labels(d, &list, &n, &cap);
 	for (size_t i = 0; i < n; i++) {
 		if (!should_reap(o, &list[i]))
 			continue;

@@ -152,6 +152,32 @@ bool registry_owner_alive(const char *owner)
 	return proc_stat(pid, NULL, &now_start) == 0 && now_start == start;
 }
 
+bool registry_claim_label_scan(int interval_s)
+{
+	char path[PATH_MAX], boot[64] = "", last[64] = "";
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/.label-scan", registry_dir());
+	proc_boot_id(boot, sizeof(boot));
+	f = fopen(path, "re");
+	if (f != NULL) {
+		if (fgets(last, sizeof(last), f) == NULL)
+			last[0] = '\0';
+		last[strcspn(last, "\n")] = '\0';
+		fclose(f);
+		if (strcmp(last, boot) == 0 && stat(path, &st) == 0 &&
+		    time(NULL) - st.st_mtime < interval_s)
+			return false;
+	}
+	f = fopen(path, "we");
+	if (f != NULL) {
+		fprintf(f, "%s\n", boot);
+		fclose(f);
+	}
+	return true;
+}
+
 void registry_put_summary(const char *id, const char *line)
 {
 	char path[PATH_MAX];

@@ -40,6 +40,10 @@ bool registry_owner_alive(const char *owner);
 /* Is owner on this host (same host name and boot, or an earlier boot)? */
 bool registry_owner_local(const char *owner);
 
+/* Claim this host's periodic label scan: true (and the claim recorded)
+ * when none ran since this boot or in the last interval_s seconds. */
+bool registry_claim_label_scan(int interval_s);
+
 /* The summary line a finished session leaves for `ci-wrap stop`. */
 void registry_put_summary(const char *id, const char *line);
 int registry_take_summary(const char *id, char *line, size_t size);

@@ -32,6 +32,8 @@
 /* How long the end of a session waits for its startup sweep. */
 #define SWEEP_WAIT_MS 5000
 #define IMAGES_NOW_TIMEOUT_MS 10000
+/* The startup sweep scans the daemon's labels at most this often. */
+#define LABEL_SCAN_INTERVAL_S 60
 
 struct session_process {
 	struct session *s;	       /* the session */
@@ -229,9 +231,13 @@ static void register_session(const struct session_process *sp)
 static void sweep_dead_sessions(struct session_process *sp)
 {
 	struct reap_opts o = { .docker_socket = sp->cfg->docker_socket, .grace_ms = 0,
-			       .quiet = true, .skip = sp->s->id };
-	pid_t pid = fork();
+			       .quiet = true, .skip = sp->s->id,
+			       .labels = registry_claim_label_scan(LABEL_SCAN_INTERVAL_S) };
+	pid_t pid;
 
+	if (!reap_needed(&o))
+		return;
+	pid = fork();
 	if (pid != 0) {
 		sp->sweeper = pid > 0 ? pid : 0;
 		return;
