@@ -17,7 +17,8 @@ VERSION := 0.1.0
 
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson libcurl 2>/dev/null)
-DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson libcurl 2>/dev/null) -lm
+# libcurl: headers only; launcher/docker.c dlopen()s it when teardown needs it.
+DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null) -lm -ldl
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DCI_WRAP_VERSION='"$(VERSION)"' \
 	-I$(LLHTTP_INC) $(DEPS_CFLAGS) -MMD -MP
 
