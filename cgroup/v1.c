@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <libcgroup.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static struct cgroup *new_group(const struct v1_state *st, const char *name,
 		if (i == CPU && lim->cpus > 0) {
 			cgroup_add_value_int64(c, "cpu.cfs_period_us", CGPOOL_CPU_PERIOD);
 			cgroup_add_value_int64(c, "cpu.cfs_quota_us",
-					       (int64_t)(lim->cpus * CGPOOL_CPU_PERIOD));
+					       (int64_t)llround(lim->cpus * CGPOOL_CPU_PERIOD));
 		}
 		if (i == PIDS && lim->pids)
 			cgroup_add_value_int64(c, "pids.max", lim->pids);
