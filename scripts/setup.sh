@@ -16,6 +16,10 @@ DOCKERD_LOG=/var/log/ci-wrap-dockerd.log
 DOCKERD_PID=/run/ci-wrap-dockerd.pid
 DOCKERD_WAIT=60
 TEST_IMAGE=ci-wrap-test/busybox:latest
+# dockerode for tests/integration/80-clients.sh, from the npm registry, in a
+# cache outside the repository (the test reads the same variable).
+NODE_DIR=${CIWT_NODE_DIR:-/var/cache/ci-wrap-test/node}
+DOCKERODE=dockerode@5
 
 say() { printf 'setup: %s\n' "$*"; }
 die() {
@@ -118,7 +122,42 @@ make_test_image() {
 	trap - EXIT
 }
 
+# nodejs and npm from Debian, unless node and npm are already there: Debian's
+# npm package conflicts with other nodejs builds (NodeSource's includes npm).
+install_node() {
+	local missing=()
+	command -v node >/dev/null || missing+=(nodejs)
+	command -v npm >/dev/null || missing+=(npm)
+	((${#missing[@]} == 0)) && return 0
+
+	[[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+dockerode_loads() {
+	NODE_PATH=$NODE_DIR/node_modules node -e 'require("dockerode")' >/dev/null 2>&1
+}
+
+# Not fatal: without the npm registry the dockerode test is skipped.
+install_dockerode() {
+	dockerode_loads && return 0
+
+	say "installing $DOCKERODE into $NODE_DIR (npm)"
+	mkdir -p "$NODE_DIR"
+	if ! timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund --no-update-notifier \
+		--fetch-retries=1 --fetch-retry-maxtimeout=10000 --loglevel=error "$DOCKERODE" \
+		>"$NODE_DIR/npm-install.log" 2>&1 || ! dockerode_loads; then
+		printf 'setup: warning: could not install %s (npm registry unreachable? see %s); the dockerode client test will be skipped\n' \
+			"$DOCKERODE" "$NODE_DIR/npm-install.log" >&2
+	fi
+}
+
 install_packages
+install_node
 start_dockerd
 make_test_image
+install_dockerode
 say ok
