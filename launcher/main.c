@@ -19,6 +19,8 @@
 #include "session.h"
 
 #define EXIT_CIWRAP 125
+/* How long `ci-wrap start` waits for its session process to register. */
+#define START_TIMEOUT_MS 10000
 
 extern char **environ;
 
@@ -175,7 +177,7 @@ static int start(struct cw_config *cfg)
 	s.guard_pid = getppid();
 	if (session_make_pool(&s, cfg, &err) < 0 ||
 	    (s.cgroup[0] && cgpool_enter(&s.pool, s.guard_pid, &err) < 0) ||
-	    session_spawn(&s, cfg, &err) < 0) {
+	    session_spawn(&s, cfg, &err) < 0 || session_wait_ready(&s, START_TIMEOUT_MS, &err) < 0) {
 		cw_log(CW_LOG_QUIET, "%s", err.msg);
 		session_cleanup(&s);
 		session_remove_pool(&s);

@@ -212,6 +212,13 @@ __attribute__((noreturn)) static void exec_session_process(int listen_fd, int ct
 	char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			 NULL };
 
+	sigset_t term;
+
+	/* A `ci-wrap stop` may come before the session process watches for
+	 * SIGTERM: held pending across the exec, it is not lost, nor fatal. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	setsid();
 	snprintf(lfd, sizeof(lfd), "%d", listen_fd);
 	snprintf(cfd, sizeof(cfd), "%d", ctl_fd);
@@ -263,6 +270,30 @@ void session_send(struct session *s, const char *verb, long value)
 
 	if (s->ctl_fd >= 0 && send(s->ctl_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0)
 		cw_verbose("cannot reach the session process: %s", strerror(errno));
+}
+
+int session_wait_ready(struct session *s, int timeout_ms, struct cw_error *err)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	char msg[64];
+
+	for (;;) {
+		struct pollfd pfd = { s->ctl_fd, POLLIN, 0 };
+		int left = (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+		ssize_t n;
+
+		if (poll(&pfd, 1, left) == 0)
+			return cw_error_set(err, 0, "session %s: the session process did not start",
+					    s->id);
+		n = recv(s->ctl_fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return cw_error_set(err, 0, "session %s: the session process died at start",
+					    s->id);
+		if (n == 5 && memcmp(msg, "ready", 5) == 0)
+			return 0;
+	}
 }
 
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,

@@ -46,6 +46,10 @@ int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_erro
 /* Tell the session process "pid N" or "exit N". */
 void session_send(struct session *s, const char *verb, long value);
 
+/* Wait until the session process has registered (so `ci-wrap stop` finds
+ * it); start mode returns only then. */
+int session_wait_ready(struct session *s, int timeout_ms, struct cw_error *err);
+
 /* Wait for "done": copy the summary line; -1 if the session process died
  * without one. Signals keep arriving on sigfd meanwhile: on_signal(sig). */
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
