@@ -32,6 +32,7 @@
 /* How long the end of a session waits for its startup sweep. */
 #define SWEEP_WAIT_MS 5000
 #define IMAGES_NOW_TIMEOUT_MS 10000
+#define INFO_TIMEOUT_MS 10000
 /* The startup sweep scans the daemon's labels at most this often. */
 #define LABEL_SCAN_INTERVAL_S 60
 
@@ -168,12 +169,22 @@ static void on_guarded_exit(struct ev_loop *loop, ev_io *w, int revents)
 	begin_teardown(sp);
 }
 
+static void teardown_now(int revents, void *arg)
+{
+	(void)revents;
+	begin_teardown(arg);
+}
+
 static void watch_guarded(struct session_process *sp)
 {
 	sp->guard_fd = -1;
 	if (sp->s->guard_pid <= 0)
 		return;
 	sp->guard_fd = (int)syscall(SYS_pidfd_open, sp->s->guard_pid, 0);
+	if (sp->guard_fd < 0 && errno == ESRCH) { /* the shell is gone already */
+		ev_once(sp->loop, -1, 0, 0, teardown_now, sp);
+		return;
+	}
 	if (sp->guard_fd < 0) {
 		cw_warn("session %s: cannot watch pid %d: %s", sp->s->id, (int)sp->s->guard_pid,
 			strerror(errno));
@@ -189,7 +200,10 @@ static void setup_process(struct session_process *sp)
 	sigset_t all;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	/* SIGTERM stays blocked (since before the exec) until the loop
+	 * watches it: an early `ci-wrap stop` waits, pending, for teardown. */
 	sigfillset(&all);
+	sigdelset(&all, SIGTERM);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -291,13 +305,49 @@ static json_t *images_now(void *arg)
 	return set;
 }
 
+/* The cgroup parent containers get: the pool's path, when the daemon's
+ * cgroup driver is cgroupfs. Its systemd driver only takes a "*.slice",
+ * which would need a transient slice made over D-Bus: not supported, so
+ * containers then stay outside the pool (the command is still in it). */
+static const char *container_parent(const struct session_process *sp)
+{
+	struct docker *d;
+	struct cw_error err = { 0 };
+	json_t *info = NULL;
+	const char *driver;
+	bool systemd;
+
+	if (sp->s->cgroup[0] == '\0')
+		return NULL;
+	d = docker_open(sp->cfg->docker_socket);
+	docker_call(d, "GET", "/info", INFO_TIMEOUT_MS, &info, &err);
+	driver = json_string_value(json_object_get(info, "CgroupDriver"));
+	systemd = driver && strcmp(driver, "systemd") == 0;
+	json_decref(info);
+	docker_close(d);
+	if (systemd)
+		cw_warn("session %s: the daemon uses the systemd cgroup driver, which ci-wrap "
+			"does not support yet: containers run outside the pool",
+			sp->s->id);
+	return systemd ? NULL : sp->s->cgroup;
+}
+
+static void unblock_term(void)
+{
+	sigset_t term;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
+}
+
 static void serve(struct session_process *sp, json_t *labels)
 {
 	struct proxy_config pc = {
 		.listen_fd = sp->s->listen_fd,
 		.upstream_path = sp->cfg->docker_socket,
 		.rewrite = { .labels = labels,
-			     .cgroup_parent = sp->s->cgroup[0] ? sp->s->cgroup : NULL,
+			     .cgroup_parent = container_parent(sp),
 			     .max_body = REWRITE_BODY_MAX },
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
@@ -314,6 +364,7 @@ static void serve(struct session_process *sp, json_t *labels)
 	ev_signal_init(&sp->term_w, on_term, SIGTERM);
 	sp->term_w.data = sp;
 	ev_signal_start(sp->loop, &sp->term_w);
+	unblock_term(); /* now a pending `ci-wrap stop` reaches on_term */
 	watch_guarded(sp);
 	ev_run(sp->loop, 0);
 }
@@ -442,6 +493,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 
 	setup_process(&sp);
 	register_session(&sp);
+	send(ctl_fd, "ready", 5, MSG_NOSIGNAL); /* start returns now */
 	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
