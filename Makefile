@@ -34,7 +34,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: all check unit integration asan setup demo bench install uninstall fmt clean
+.PHONY: all check unit integration asan setup demo bench docs install uninstall fmt clean
 
 all: $(BIN)
 
@@ -85,12 +85,20 @@ bench: setup
 	$(MAKE) all
 	bench/run.sh ./$(BIN)
 
+# The man page's option list and README's --help block, from the option table
+# (the integration tests check that they are up to date).
+docs: $(BIN)
+	docs/gen-options.sh ./$(BIN) --update docs/ci-wrap.1 README.md
+
+# ci-wrap-sh, Jenkins' "Shell executable", runs the ci-wrap next to it.
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ci-wrap
+	install -D -m 0755 launcher/ci-wrap-sh $(DESTDIR)$(BINDIR)/ci-wrap-sh
 	install -D -m 0644 docs/ci-wrap.1 $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ci-wrap $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
+	rm -f $(DESTDIR)$(BINDIR)/ci-wrap $(DESTDIR)$(BINDIR)/ci-wrap-sh \
+		$(DESTDIR)$(MANDIR)/man1/ci-wrap.1
 
 fmt:
 	clang-format -i $(MODULES) $(wildcard */*.h tests/unit/*.c)

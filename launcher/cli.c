@@ -1,4 +1,5 @@
-/* cli.c - the option table and its parser. */
+/* cli.c - the option table and its parser: the command line, CI_WRAP_*
+ * variables and the configuration file all go through apply(). */
 #include "cli.h"
 
 #include <getopt.h>
@@ -11,6 +12,7 @@
 #include "../common/error.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "config.h"
 
 #ifndef CI_WRAP_VERSION
 #define CI_WRAP_VERSION "0.1.0"
@@ -88,12 +90,19 @@ static const struct cli_option options[] = {
 
 static const char *mode_names[] = { "", "start", "stop", "reap" };
 
+/* An option from the command line. They are applied after the file and the
+ * environment, so that they win. */
+struct cli_arg {
+	int val;	 /* OPT_* or a short letter */
+	const char *arg; /* its argument (in argv), NULL for a flag */
+};
+
 __attribute__((noreturn)) static void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
 static void usage_error(const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -123,12 +132,30 @@ static void print_help(void)
 				 o->arg ? o->arg : "");
 		printf("  %-24s %s\n", left, o->help);
 	}
-	printf("\nOptions from --docker-host to --no-cgroup also read CI_WRAP_<NAME> from the\n"
-	       "environment (CI_WRAP_MEMORY=4g); the command line wins.\n"
+	printf("\nOptions from --docker-host to --no-cgroup can also be set as CI_WRAP_<NAME>\n"
+	       "in the environment (CI_WRAP_MEMORY=4g) and as NAME = VALUE in " CONFIG_DEFAULT_PATH
+	       "\n(or $" CONFIG_PATH_ENV "); the command line wins, then the environment.\n"
 	       "Exit status: COMMAND's; 128+N if it died of signal N; 125 if ci-wrap failed;\n"
 	       "126 COMMAND not executable; 127 COMMAND not found.\n");
 }
 
+/* s as roff text: backslashes as \e, a leading . or ' (a request) escaped;
+ * with hyphens, - as \- (option names, so that they copy and search). */
+static void print_roff(const char *s, bool hyphens)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", stdout);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-' && hyphens)
+			fputs("\\-", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* The same entries docs/gen-options.sh makes from --help, from the table. */
 void cli_print_man_options(void)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
@@ -137,114 +164,155 @@ void cli_print_man_options(void)
 		printf(".TP\n");
 		if (o->val < CHAR_MAX)
 			printf("\\fB\\-%c\\fR, ", o->val);
-		printf("\\fB\\-\\-%s\\fR%s%s%s\n", o->name, o->arg ? " \\fI" : "",
-		       o->arg ? o->arg : "", o->arg ? "\\fR" : "");
-		printf("%s", o->help);
-		if (o->env)
-			printf(" Environment: \\fB%s\\fR.", o->env);
-		printf("\n");
+		fputs("\\fB\\-\\-", stdout);
+		print_roff(o->name, true);
+		fputs("\\fR", stdout);
+		if (o->arg) {
+			fputs(" \\fI", stdout);
+			print_roff(o->arg, true);
+			fputs("\\fR", stdout);
+		}
+		putchar('\n');
+		print_roff(o->help, false);
+		putchar('\n');
 	}
 }
 
-static void add_label(struct cw_config *cfg, const char *kv)
+static int add_label(struct cw_config *cfg, const char *kv, const char *from,
+		     struct cw_error *err)
 {
 	const char *eq = strchr(kv, '=');
 
 	if (eq == NULL || eq == kv)
-		usage_error("invalid --label '%s': expected KEY=VALUE", kv);
+		return cw_error_set(err, 0, "invalid %s '%s': expected KEY=VALUE", from, kv);
 	if (strncmp(kv, "ci-wrap.session=", 16) == 0 || strncmp(kv, "ci-wrap.job=", 12) == 0 ||
 	    strncmp(kv, "ci-wrap.owner=", 14) == 0)
-		usage_error("invalid --label '%s': ci-wrap sets that label itself", kv);
+		return cw_error_set(err, 0, "invalid %s '%s': ci-wrap sets that label itself", from,
+				    kv);
 	cfg->labels = xrealloc(cfg->labels, (cfg->nlabels + 1) * sizeof(char *));
 	cfg->labels[cfg->nlabels++] = xstrdup(kv);
+	return 0;
 }
 
-static char *socket_from_url(const char *url, const char *what)
+static int set_socket(struct cw_config *cfg, const char *url, const char *from,
+		      struct cw_error *err)
 {
 	if (strncmp(url, "unix://", 7) != 0 || url[7] != '/')
-		usage_error("invalid %s '%s': expected unix:///path/to/docker.sock", what, url);
-	return xstrdup(url + 7);
+		return cw_error_set(err, 0, "invalid %s '%s': expected unix:///path/to/docker.sock",
+				    from, url);
+	free(cfg->docker_socket);
+	cfg->docker_socket = xstrdup(url + 7);
+	return 0;
 }
 
-static bool truthy(const char *v)
+/* A flag: on when given on the command line (arg NULL); from the environment
+ * or the file, a boolean word, so that a typo is refused rather than off. */
+static int set_flag(bool *flag, const char *arg, const char *from, struct cw_error *err)
 {
-	return strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0;
+	static const char *const on[] = { "1", "true", "yes", "on" };
+	static const char *const off[] = { "0", "false", "no", "off" };
+
+	if (arg == NULL) {
+		*flag = true;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(on); i++) {
+		if (strcasecmp(arg, on[i]) == 0 || strcasecmp(arg, off[i]) == 0) {
+			*flag = strcasecmp(arg, on[i]) == 0;
+			return 0;
+		}
+	}
+	return cw_error_set(err, 0, "invalid %s '%s': expected true or false", from, arg);
 }
 
-/* Apply one option value; from is "--memory" or "CI_WRAP_MEMORY" for errors. */
-static void apply(struct cw_config *cfg, int val, const char *arg, const char *from)
+static void set_string(char **dst, const char *arg)
+{
+	free(*dst);
+	*dst = xstrdup(arg);
+}
+
+/* The options whose value is a number, a size or a duration. */
+static int apply_number(struct cw_config *cfg, int val, const char *arg, const char *from,
+			struct cw_error *err)
 {
 	char *end;
 
 	switch (val) {
-	case OPT_DOCKER_HOST:
-		free(cfg->docker_socket);
-		cfg->docker_socket = socket_from_url(arg, from);
-		break;
 	case OPT_MEMORY:
 		if (parse_size(arg, &cfg->memory) < 0 || cfg->memory < 6 * 1024 * 1024)
-			usage_error("invalid %s '%s': expected a size of at least 6m, like 512m or 4g",
-				    from, arg);
-		break;
+			return cw_error_set(err, 0, "invalid %s '%s': expected a size of at least 6m, "
+					    "like 512m or 4g", from, arg);
+		return 0;
 	case OPT_CPUS:
 		cfg->cpus = strtod(arg, &end);
 		if (*arg == '\0' || *end != '\0' || !(cfg->cpus >= 0.01 && cfg->cpus <= 4096))
-			usage_error("invalid %s '%s': expected a number of CPUs like 1.5", from, arg);
-		break;
+			return cw_error_set(err, 0, "invalid %s '%s': expected a number of CPUs like "
+					    "1.5", from, arg);
+		return 0;
 	case OPT_PIDS:
 		cfg->pids = strtoll(arg, &end, 10);
 		if (*arg == '\0' || *end != '\0' || cfg->pids < 1)
-			usage_error("invalid %s '%s': expected a positive number", from, arg);
-		break;
-	case OPT_LABEL:
-		add_label(cfg, arg);
-		break;
-	case OPT_JOB_ID:
-		if (*arg == '\0')
-			usage_error("invalid %s: empty job id", from);
-		free(cfg->job_id);
-		cfg->job_id = xstrdup(arg);
-		break;
-	case OPT_KEEP_IMAGES:
-		cfg->keep_images = arg == NULL || truthy(arg);
-		break;
+			return cw_error_set(err, 0, "invalid %s '%s': expected a positive number",
+					    from, arg);
+		return 0;
 	case OPT_GRACE:
 		if (parse_duration(arg, &cfg->grace_ms) < 0)
-			usage_error("invalid %s '%s': expected a duration like 10s or 500ms", from, arg);
-		break;
-	case OPT_REPORT:
-		free(cfg->report_path);
-		cfg->report_path = xstrdup(arg);
-		break;
-	case OPT_AUDIT_LOG:
-		free(cfg->audit_path);
-		cfg->audit_path = xstrdup(arg);
-		break;
-	case OPT_NO_CGROUP:
-		cfg->no_cgroup = arg == NULL || truthy(arg);
-		break;
-	case OPT_SESSION:
-		cfg->session = xstrdup(arg);
-		break;
-	case OPT_DRY_RUN:
-		cfg->dry_run = true;
-		break;
-	case OPT_OLDER_THAN:
+			return cw_error_set(err, 0, "invalid %s '%s': expected a duration like 10s "
+					    "or 500ms", from, arg);
+		return 0;
+	default: /* OPT_OLDER_THAN */
 		if (parse_duration(arg, &cfg->older_than_ms) < 0 || cfg->older_than_ms == 0)
-			usage_error("invalid %s '%s': expected a duration like 2h", from, arg);
-		break;
-	case 'q':
-		cfg->verbosity = CW_LOG_QUIET;
-		break;
-	case 'v':
-		cfg->verbosity = cfg->verbosity < CW_LOG_NORMAL ? CW_LOG_VERBOSE
-								: cfg->verbosity + 1;
-		break;
+			return cw_error_set(err, 0, "invalid %s '%s': expected a duration like 2h",
+					    from, arg);
+		return 0;
 	}
 }
 
-/* Defaults, then CI_WRAP_* variables; the command line comes after. */
-static void apply_defaults(struct cw_config *cfg)
+/* Apply one option value; from is "--memory", "CI_WRAP_MEMORY" or the file's
+ * "memory", for the message. */
+static int apply(struct cw_config *cfg, int val, const char *arg, const char *from,
+		 struct cw_error *err)
+{
+	switch (val) {
+	case OPT_DOCKER_HOST:
+		return set_socket(cfg, arg, from, err);
+	case OPT_LABEL:
+		return add_label(cfg, arg, from, err);
+	case OPT_JOB_ID:
+		if (*arg == '\0')
+			return cw_error_set(err, 0, "invalid %s: empty job id", from);
+		set_string(&cfg->job_id, arg);
+		return 0;
+	case OPT_KEEP_IMAGES:
+		return set_flag(&cfg->keep_images, arg, from, err);
+	case OPT_NO_CGROUP:
+		return set_flag(&cfg->no_cgroup, arg, from, err);
+	case OPT_REPORT:
+		set_string(&cfg->report_path, arg);
+		return 0;
+	case OPT_AUDIT_LOG:
+		set_string(&cfg->audit_path, arg);
+		return 0;
+	case OPT_SESSION:
+		set_string(&cfg->session, arg);
+		return 0;
+	case OPT_DRY_RUN:
+		cfg->dry_run = true;
+		return 0;
+	case 'q':
+		cfg->verbosity = CW_LOG_QUIET;
+		return 0;
+	case 'v':
+		cfg->verbosity = cfg->verbosity < CW_LOG_NORMAL ? CW_LOG_VERBOSE
+								: cfg->verbosity + 1;
+		return 0;
+	default:
+		return apply_number(cfg, val, arg, from, err);
+	}
+}
+
+/* The built-in defaults, some of them from the CI system's environment. */
+static void set_defaults(struct cw_config *cfg)
 {
 	const char *host = getenv("DOCKER_HOST");
 	const char *job = getenv("BUILD_TAG");
@@ -258,20 +326,100 @@ static void apply_defaults(struct cw_config *cfg)
 	if (job == NULL || *job == '\0')
 		job = getenv("GITHUB_RUN_ID");
 	cfg->job_id = xstrdup(job && *job ? job : "local");
+}
+
+static const struct cli_option *find_option(int val)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (options[i].val == val)
+			return &options[i];
+	return NULL;
+}
+
+static const struct cli_option *find_name(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/* One `name = value` of the configuration file. A value for an option that
+ * does not apply to this command is checked all the same, then dropped: a
+ * broken file should fail every command, not only some. */
+static int file_setting(const char *key, const char *value, void *ctx, struct cw_error *err)
+{
+	struct cw_config *cfg = ctx, scratch = { .mode = cfg->mode };
+	const struct cli_option *o = find_name(key);
+	int r;
+
+	if (o == NULL)
+		return cw_error_set(err, 0, "unknown option '%s'", key);
+	if (o->env == NULL)
+		return cw_error_set(err, 0, "option '%s' can only be given on the command line", key);
+	if (*value == '\0')
+		return cw_error_set(err, 0, "no value for '%s'", key);
+	if (o->modes & (1u << cfg->mode))
+		return apply(cfg, o->val, value, key, err);
+	r = apply(&scratch, o->val, value, key, err);
+	cli_free(&scratch);
+	return r;
+}
+
+static void apply_file(struct cw_config *cfg)
+{
+	struct cw_error err = { 0 };
+	bool required;
+	const char *path = config_path(&required);
+
+	if (config_read(path, required, file_setting, cfg, &err) < 0)
+		cw_die(EXIT_USAGE, 0, "%s", err.msg);
+}
+
+/* CI_WRAP_LABEL holds several labels: a=1,b=2. */
+static int apply_env_labels(struct cw_config *cfg, const char *v, struct cw_error *err)
+{
+	_cleanup_free_ char *list = xstrdup(v);
+	char *save = NULL;
+
+	for (char *l = strtok_r(list, ",", &save); l; l = strtok_r(NULL, ",", &save))
+		if (add_label(cfg, l, "CI_WRAP_LABEL", err) < 0)
+			return -1;
+	return 0;
+}
+
+/* The CI_WRAP_* variables of the options that apply to this command; an
+ * empty one counts as unset. */
+static void apply_env(struct cw_config *cfg)
+{
+	struct cw_error err = { 0 };
+
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		const char *v = options[i].env ? getenv(options[i].env) : NULL;
+		const struct cli_option *o = &options[i];
+		const char *v = o->env ? getenv(o->env) : NULL;
+		int r;
 
-		if (v == NULL || *v == '\0' || !(options[i].modes & (1u << cfg->mode)))
+		if (v == NULL || *v == '\0' || !(o->modes & (1u << cfg->mode)))
 			continue;
-		if (options[i].val == OPT_LABEL) {
-			_cleanup_free_ char *list = xstrdup(v);
-			char *save = NULL;
+		if (o->val == OPT_LABEL)
+			r = apply_env_labels(cfg, v, &err);
+		else
+			r = apply(cfg, o->val, v, o->env, &err);
+		if (r < 0)
+			usage_error("%s", err.msg);
+	}
+}
 
-			for (char *l = strtok_r(list, ",", &save); l; l = strtok_r(NULL, ",", &save))
-				add_label(cfg, l);
-			continue;
-		}
-		apply(cfg, options[i].val, v, options[i].env);
+static void apply_args(struct cw_config *cfg, const struct cli_arg *args, size_t n)
+{
+	struct cw_error err = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		char from[64];
+
+		snprintf(from, sizeof(from), "--%s", find_option(args[i].val)->name);
+		if (apply(cfg, args[i].val, args[i].arg, from, &err) < 0)
+			usage_error("%s", err.msg);
 	}
 }
 
@@ -287,16 +435,10 @@ static void build_longopts(struct option *lo, char *shortopts)
 		if (options[i].val < CHAR_MAX)
 			shortopts[s++] = (char)options[i].val;
 	}
+	/* Not in --help: for docs/gen-options.sh. */
+	lo[n++] = (struct option){ "man-options", no_argument, NULL, OPT_MAN };
 	lo[n] = (struct option){ 0 };
 	shortopts[s] = '\0';
-}
-
-static const struct cli_option *find_option(int val)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-		if (options[i].val == val)
-			return &options[i];
-	return NULL;
 }
 
 static enum cw_mode mode_of(int argc, char **argv)
@@ -309,48 +451,72 @@ static enum cw_mode mode_of(int argc, char **argv)
 	return MODE_RUN;
 }
 
+/* Exit for --help, --version and --man-options, before any file or variable
+ * can get in the way. */
+static void answer_now(int c)
+{
+	if (c == OPT_HELP)
+		print_help();
+	else if (c == OPT_VERSION)
+		printf("ci-wrap %s\n", CI_WRAP_VERSION);
+	else if (c == OPT_MAN)
+		cli_print_man_options();
+	else
+		return;
+	exit(0);
+}
+
+/* The options of argv, checked for name and command but not yet applied. */
+static size_t scan_argv(int argc, char **argv, enum cw_mode mode, struct cli_arg *out)
+{
+	struct option longopts[ARRAY_SIZE(options) + 2];
+	char shortopts[ARRAY_SIZE(options) + 2];
+	size_t n = 0;
+	int c;
+
+	build_longopts(longopts, shortopts);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct cli_option *o = find_option(c);
+
+		answer_now(c);
+		if (c == '?' && optopt != 0 && find_option(optopt) && find_option(optopt)->arg)
+			usage_error("option '--%s' requires an argument", find_option(optopt)->name);
+		if (c == '?' || o == NULL)
+			usage_error("unrecognized option '%s'", argv[optind - 1]);
+		if (!(o->modes & (1u << mode)))
+			usage_error("option '--%s' does not apply to %s", o->name,
+				    mode == MODE_RUN ? "running a command" : mode_names[mode]);
+		out[n++] = (struct cli_arg){ c, optarg };
+	}
+	return n;
+}
+
+/* Built-in defaults, then the file, the environment and the command line,
+ * each overriding the one before (labels add up). */
 void cli_parse(int argc, char **argv, struct cw_config *cfg)
 {
-	struct option longopts[ARRAY_SIZE(options) + 1];
-	char shortopts[ARRAY_SIZE(options) + 2];
-	int c, shift;
+	_cleanup_free_ struct cli_arg *args = xcalloc((size_t)argc + 1, sizeof(*args));
+	size_t nargs;
+	int shift;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = mode_of(argc, argv);
 	shift = cfg->mode == MODE_RUN ? 0 : 1;
-	apply_defaults(cfg);
-	build_longopts(longopts, shortopts);
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc - shift, argv + shift, shortopts, longopts, NULL)) != -1) {
-		const struct cli_option *o = find_option(c);
-		char from[64];
-
-		if (c == '?' || o == NULL)
-			usage_error("unrecognized option '%s'", argv[shift + optind - 1]);
-		if (c == OPT_HELP) {
-			print_help();
-			exit(0);
-		}
-		if (c == OPT_VERSION) {
-			printf("ci-wrap %s\n", CI_WRAP_VERSION);
-			exit(0);
-		}
-		if (!(o->modes & (1u << cfg->mode)))
-			usage_error("option '--%s' does not apply to %s", o->name,
-				    cfg->mode == MODE_RUN ? "running a command" : mode_names[cfg->mode]);
-		snprintf(from, sizeof(from), "--%s", o->name);
-		apply(cfg, c, optarg, from);
-	}
+	nargs = scan_argv(argc - shift, argv + shift, cfg->mode, args);
 	argv += shift + optind;
 	argc -= shift + optind;
-	if (cfg->mode == MODE_RUN) {
-		if (argc == 0)
-			usage_error("no command given: ci-wrap [OPTIONS] -- COMMAND [ARG...]");
-		cfg->command = argv;
-	} else if (argc > 0) {
+	if (cfg->mode == MODE_RUN && argc == 0)
+		usage_error("no command given: ci-wrap [OPTIONS] -- COMMAND [ARG...]");
+	if (cfg->mode != MODE_RUN && argc > 0)
 		usage_error("unexpected argument '%s'", argv[0]);
-	}
+	if (cfg->mode == MODE_RUN)
+		cfg->command = argv;
+	set_defaults(cfg);
+	apply_file(cfg);
+	apply_env(cfg);
+	apply_args(cfg, args, nargs);
 }
 
 void cli_free(struct cw_config *cfg)

@@ -1,5 +1,6 @@
 /* cli.h - ci-wrap's command line: one option table drives parsing, the
- * CI_WRAP_* environment variables, --help and the man page's option list.
+ * configuration file (config.h), the CI_WRAP_* environment variables, --help
+ * and the man page's option list.
  *
  * cli_parse() fills a struct cw_config or exits 125 with one line on stderr.
  */
@@ -38,14 +39,16 @@ struct cw_config {
 	char **command;		   /* CMD and its arguments (MODE_RUN) */
 };
 
-/* Parse argv (and the environment) into cfg; exits 0 for --help/--version,
- * 125 for a bad option or value. */
+/* Parse argv, the environment and the configuration file into cfg (the
+ * command line wins, then the environment, then the file); exits 0 for
+ * --help/--version, 125 for a bad option, value or configuration line. */
 void cli_parse(int argc, char **argv, struct cw_config *cfg);
 
 /* Free what cli_parse() allocated. */
 void cli_free(struct cw_config *cfg);
 
-/* Print the option list as man page (roff) lines, for docs/. */
+/* Print the option list as man page (roff) lines: the hidden --man-options,
+ * for docs/gen-options.sh. */
 void cli_print_man_options(void);
 
 #endif
