@@ -78,7 +78,16 @@ static int curl_load(struct cw_error *err)
 struct docker {
 	char *socket_path; /* the daemon's socket */
 	CURLM *multi;	   /* for docker_run_all */
+	void (*tick)(void *, size_t, size_t); /* progress, or NULL */
+	void *tick_arg;			       /* its argument */
 };
+
+void docker_on_tick(struct docker *d, void (*tick)(void *arg, size_t done, size_t total),
+		    void *arg)
+{
+	d->tick = tick;
+	d->tick_arg = arg;
+}
 
 /* A growing answer buffer. */
 struct answer {
@@ -252,6 +261,8 @@ void docker_run_all(struct docker *d, struct docker_job *jobs, size_t n, size_t 
 		}
 		curl.multi_perform(d->multi, &still);
 		finish_jobs(d, jobs, answers, &running);
+		if (d->tick)
+			d->tick(d->tick_arg, next - (size_t)running, n);
 		if (running > 0)
 			curl.multi_poll(d->multi, NULL, 0, 100, NULL);
 	}

@@ -34,6 +34,11 @@ long docker_call(struct docker *d, const char *method, const char *path, long ti
 /* Run jobs with at most parallel in flight; fills each job's status/error. */
 void docker_run_all(struct docker *d, struct docker_job *jobs, size_t n, size_t parallel);
 
+/* Call tick(arg, done, total) at least every 100 ms while docker_run_all()
+ * works, for a progress display. */
+void docker_on_tick(struct docker *d, void (*tick)(void *arg, size_t done, size_t total),
+		    void *arg);
+
 /* URL-encode a filters={"label":["k=v"]} query value into buf. */
 void docker_label_filter(const char *label, char *buf, size_t size);
 

@@ -484,7 +484,9 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 {
 	struct session_process sp = { .s = s, .cfg = cfg, .ctl_fd = ctl_fd, .exit_status = -1 };
 	struct teardown_opts topts = { .session = s->id, .grace_ms = cfg->grace_ms,
-				       .keep_images = cfg->keep_images };
+				       .keep_images = cfg->keep_images,
+				       .progress = isatty(STDERR_FILENO) &&
+						   cfg->verbosity > CW_LOG_QUIET };
 	struct teardown_result res = { 0 };
 	struct pool_result pr;
 	struct docker *docker;

@@ -11,6 +11,50 @@
 #define PARALLEL 32
 #define LIST_ROUNDS 6
 #define CALL_TIMEOUT_MS 30000
+/* A teardown on a terminal that takes longer than this shows progress. */
+#define PROGRESS_AFTER_MS 1000
+
+/* One line on stderr, rewritten in place: what is being done, how many left. */
+struct progress {
+	bool enabled;	  /* stderr is a terminal and -q was not given */
+	uint64_t start;	  /* when teardown began */
+	const char *verb; /* "stopping", "removing" */
+	enum resource_kind kind; /* of what */
+	bool shown;	  /* a line is on the screen */
+	char line[128];	  /* the line shown last */
+};
+
+static void progress_tick(void *arg, size_t done, size_t total)
+{
+	struct progress *p = arg;
+	char line[sizeof(p->line)];
+
+	if (!p->enabled || now_ms() - p->start < PROGRESS_AFTER_MS)
+		return;
+	snprintf(line, sizeof(line), "ci-wrap: %s %ss: %zu of %zu left", p->verb,
+		 teardown_kind_name(p->kind), total - done, total);
+	if (strcmp(line, p->line) == 0)
+		return;
+	memcpy(p->line, line, sizeof(line));
+	fprintf(stderr, "\r%s\033[K", line);
+	fflush(stderr);
+	p->shown = true;
+}
+
+static void progress_phase(struct docker *d, struct progress *p, const char *verb,
+			   enum resource_kind kind)
+{
+	p->verb = verb;
+	p->kind = kind;
+	docker_on_tick(d, progress_tick, p);
+}
+
+static void progress_end(struct docker *d, struct progress *p)
+{
+	docker_on_tick(d, NULL, NULL);
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+}
 
 /* How each kind is listed and removed. */
 struct kind_ops {
@@ -135,7 +179,8 @@ static void record_leak(struct teardown_result *res, enum resource_kind kind, co
 /* Containers get the grace period: docker's stop sends the stop signal,
  * waits, then SIGKILLs, and marks them stopped by hand so a restart policy
  * does not bring them back. Its timeout is in whole seconds. */
-static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms)
+static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms,
+			    struct progress *p)
 {
 	char suffix[64];
 	long secs = (long)((grace_ms + 999) / 1000);
@@ -143,6 +188,7 @@ static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms)
 
 	snprintf(suffix, sizeof(suffix), "/stop?t=%ld", secs);
 	jobs = jobs_for(ids, "POST", "/containers/", suffix, secs * 1000 + CALL_TIMEOUT_MS);
+	progress_phase(d, p, "stopping", RESOURCE_CONTAINER);
 	docker_run_all(d, jobs, json_array_size(ids), PARALLEL);
 	free(jobs);
 }
@@ -150,7 +196,7 @@ static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms)
 /* Remove one kind until a listing comes back empty: a create that raced the
  * drain, or a network whose endpoints are still detaching, gets another go. */
 static void remove_kind(struct docker *d, const struct kind_ops *k, const struct teardown_opts *o,
-			struct teardown_result *res)
+			struct teardown_result *res, struct progress *p)
 {
 	json_t *ids = NULL, *failed = NULL;
 	struct docker_job *jobs = NULL;
@@ -173,7 +219,8 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 			break;
 		}
 		if (k->kind == RESOURCE_CONTAINER && round == 0)
-			stop_containers(d, ids, o->grace_ms);
+			stop_containers(d, ids, o->grace_ms, p);
+		progress_phase(d, p, "removing", k->kind);
 		free(jobs);
 		jobs = jobs_for(ids, "DELETE", k->remove, k->remove_query, CALL_TIMEOUT_MS);
 		docker_run_all(d, jobs, n, PARALLEL);
@@ -229,18 +276,21 @@ static void remove_loaded(struct docker *d, const struct teardown_opts *o,
 void teardown_session(struct docker *d, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
+	struct progress p = { .enabled = o->progress, .start = now_ms() };
+
 	memset(res->removed, 0, sizeof(res->removed));
 	if (res->leaked == NULL)
 		res->leaked = json_array();
 	/* Services first: their tasks would restart what goes next. */
-	remove_kind(d, &services, o, res);
-	remove_kind(d, &containers, o, res);
-	remove_kind(d, &networks, o, res);
-	remove_kind(d, &volumes, o, res);
-	remove_kind(d, &secrets, o, res);
-	remove_kind(d, &configs, o, res);
+	remove_kind(d, &services, o, res, &p);
+	remove_kind(d, &containers, o, res, &p);
+	remove_kind(d, &networks, o, res, &p);
+	remove_kind(d, &volumes, o, res, &p);
+	remove_kind(d, &secrets, o, res, &p);
+	remove_kind(d, &configs, o, res, &p);
 	if (!o->keep_images) {
-		remove_kind(d, &images, o, res);
+		remove_kind(d, &images, o, res, &p);
 		remove_loaded(d, o, res);
 	}
+	progress_end(d, &p);
 }

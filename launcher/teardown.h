@@ -22,6 +22,7 @@ struct teardown_opts {
 	bool keep_images;    /* leave labelled images */
 	bool dry_run;	     /* list, remove nothing */
 	json_t *loaded_images; /* refs of images the session loaded, or NULL */
+	bool progress;	     /* show progress on stderr after a second */
 };
 
 struct teardown_result {

@@ -257,6 +257,25 @@ t_image_load() {
 	d image inspect "$IMG" >/dev/null 2>&1 || fail "the test image was removed"
 }
 
+# On a terminal, a teardown longer than a second shows what it does and how
+# many are left, on one line it rewrites, then clears for the summary.
+t_tty_progress() {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	local stubborn='trap "" TERM; while :; do sleep 1; done'
+	script -qec "$(printf '%q ' "$CI_WRAP" --grace 2s -- sh -c \
+		"docker run -d $IMG sh -c '$stubborn' >/dev/null && docker run -d $IMG sh -c '$stubborn' >/dev/null")" \
+		"$WORK/tty" >/dev/null 2>&1 </dev/null || fail "ci-wrap on a terminal failed: $(tail -c 300 "$WORK/tty")"
+	grep -q $'stopping containers: 2 of 2 left\e\\[K' "$WORK/tty" ||
+		fail "no progress line on the terminal: $(tail -c 300 "$WORK/tty" | cat -v)"
+	grep -q $'\r\e\\[Kci-wrap: session .*: removed 2 containers' "$WORK/tty" ||
+		fail "the progress line was not cleared before the summary: $(tail -c 300 "$WORK/tty" | cat -v)"
+	# Not on a terminal: no progress at all.
+	cw --grace 2s -- sh -c "docker run -d $IMG sh -c '$stubborn' >/dev/null" 2>"$WORK/err" ||
+		fail "ci-wrap failed: $(tail -n 3 "$WORK/err")"
+	grep -q "left" "$WORK/err" && fail "progress written to a non-terminal: $(cat -v "$WORK/err")"
+	return 0
+}
+
 tcase labels 90 t_labels
 tcase client-cannot-override 60 t_client_cannot_override
 tcase job-id 90 t_job_id
@@ -268,3 +287,4 @@ tcase sighup 90 t_sighup
 tcase others-survive 90 t_others_survive
 tcase swarm 90 t_swarm
 tcase image-load 90 t_image_load
+tcase tty-progress 60 t_tty_progress
