@@ -12,6 +12,9 @@
 
 /* ---- Go-compatible key matching ---------------------------------------- */
 
+/* Fill err and give -status, the HTTP status the proxy refuses with. */
+#define refuse(err, status, ...) (cw_error_set((err), 0, __VA_ARGS__), -(status))
+
 int rewrite_key_folds_to(const char *key, const char *ascii_lower)
 {
 	const unsigned char *k = (const unsigned char *)key;
@@ -177,7 +180,7 @@ static int put_labels(json_t *obj, const struct rewrite_spec *spec, struct cw_er
 	int rc = take_folded(obj, "labels", labels, err);
 
 	if (rc == 0 && json_object_update(labels, spec->labels) < 0)
-		rc = cw_error_set(err, 0, "cannot merge labels") * 500;
+		rc = refuse(err, 500, "cannot merge labels");
 	if (rc < 0) {
 		json_decref(labels);
 		return rc;
@@ -233,7 +236,7 @@ static int label_volume_mounts(json_t *host_config, const struct rewrite_spec *s
 				json_object_set_new(m, "VolumeOptions", opts);
 			}
 			if (!json_is_object(opts))
-				return cw_error_set(err, 0, "invalid JSON: VolumeOptions must be an object") * 400;
+				return refuse(err, 400, "invalid JSON: VolumeOptions must be an object");
 			if (put_labels(opts, spec, err) < 0)
 				return -400;
 		}
@@ -320,7 +323,7 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 			json_object_set_new(root, key, value);
 		}
 		if (!json_is_object(value))
-			return cw_error_set(err, 0, "invalid JSON: %s must be an object", key) * 400;
+			return refuse(err, 400, "invalid JSON: %s must be an object", key);
 		if (label_volume_mounts(value, spec, err) < 0)
 			return -400;
 		collect_bind_volumes(value, spec, volumes);
@@ -381,13 +384,13 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 		rc = put_labels(root, spec, err);
 		break;
 	default:
-		rc = cw_error_set(err, 0, "no body rewrite for this request") * 500;
+		rc = refuse(err, 500, "no body rewrite for this request");
 		break;
 	}
 	if (rc == 0) {
 		*out = json_dumps(root, JSON_COMPACT);
 		if (*out == NULL)
-			rc = cw_error_set(err, 0, "cannot encode the rewritten body") * 500;
+			rc = refuse(err, 500, "cannot encode the rewritten body");
 		else
 			*outlen = strlen(*out);
 	}
