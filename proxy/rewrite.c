@@ -566,6 +566,8 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "cgroupparent") == 0 &&
 		    spec->cgroup_parent != NULL)
 			continue;
+		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "forcerm") == 0)
+			continue;
 		if (strcmp(p.key, "fromsrc") == 0 || strcmp(p.key, "fromSrc") == 0)
 			import = true;
 		if (p.len > 0) {
@@ -590,6 +592,9 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 				append_raw(&buf, &blen, &cap, "&cgroupparent=", 14);
 				query_escape_append(&buf, &blen, &cap, spec->cgroup_parent);
 			}
+			/* A failed legacy build leaves its intermediate container,
+			 * which carries no label: have the daemon remove it. */
+			append_raw(&buf, &blen, &cap, "&forcerm=1", 10);
 		} else {
 			_cleanup_free_ char *change = label_change(spec);
 

@@ -160,6 +160,29 @@ t_build_legacy() {
 	grep -q 'Sending build context' "$WORK/build-out" || fail "not the legacy builder: $(head -n 3 "$WORK/build-out")"
 }
 
+inner_build_fails() {
+	DOCKER_BUILDKIT=0 docker build --rm=false "$WORK/ctx" >"$WORK/build-out" 2>&1 &&
+		fail "a build whose RUN fails succeeded"
+	grep -q 'Sending build context' "$WORK/build-out" || fail "not the legacy builder: $(head -n 3 "$WORK/build-out")"
+}
+
+# A failed legacy build leaves the container of its failing step, which no
+# label can reach; the proxy makes the daemon remove it (forcerm).
+t_build_failed() {
+	mkdir "$WORK/ctx"
+	printf 'FROM %s\nRUN echo ciwt-build-%s; exit 3\n' "$IMG" "$CIWT_RUN" >"$WORK/ctx/Dockerfile"
+	d ps -aq --no-trunc | sort >"$WORK/before"
+	cw_inner -q -- inner_build_fails 2>"$WORK/err" ||
+		fail "session failed: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	local id left=""
+	for id in $(d ps -aq --no-trunc | sort | comm -13 "$WORK/before" -); do
+		d inspect -f '{{json .Config.Cmd}}' "$id" 2>/dev/null | grep -q "ciwt-build-$CIWT_RUN" &&
+			left+="$id " && d rm -f "$id" >/dev/null
+	done
+	[[ -z $left ]] || fail "the failed build's container is left: $left"
+	return 0
+}
+
 inner_import() { # TAG
 	local got
 	# A rootfs as a tar stream on stdin: a chunked upload to /images/create.
@@ -222,6 +245,7 @@ tcase logs-follow 60 t_logs_follow
 tcase cp-32m 120 t_cp
 tcase events 60 t_events
 tcase build-legacy 120 t_build_legacy
+tcase build-failed 90 t_build_failed
 tcase import 60 t_import
 tcase commit 60 t_commit
 tcase save 60 t_save

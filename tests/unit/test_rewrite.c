@@ -896,7 +896,7 @@ static json_t *build_labels(const struct query *q)
 static void build_query_merges(void **state)
 {
 	static const char q[] = "t=img%3Alatest&labels=%7B%22a%22%3A%22b+c%22%2C%22ci-wrap.job%22"
-				"%3A%22evil%22%7D&cgroupparent=%2Fevil&q=1&dockerfile=Dockerfile";
+				"%3A%22evil%22%7D&cgroupparent=%2Fevil&q=1&forcerm=0&dockerfile=Dockerfile";
 	struct query out;
 	struct cw_error err;
 	json_t *labels;
@@ -908,6 +908,10 @@ static void build_query_merges(void **state)
 	json_decref(labels);
 	assert_int_equal(count_key(&out, "cgroupparent"), 1);
 	assert_string_equal(value_of(&out, "cgroupparent"), OUR_PARENT);
+	/* A failed build's intermediate container is removed, whatever the
+	 * client asked: it could not be labelled. */
+	assert_int_equal(count_key(&out, "forcerm"), 1);
+	assert_string_equal(value_of(&out, "forcerm"), "1");
 	/* The client's other parameters, as sent and in order. */
 	{
 		static const char *const kept[] = { "t=img%3Alatest", "q=1",
@@ -916,7 +920,8 @@ static void build_query_merges(void **state)
 
 		for (int i = 0; i < out.n; i++) {
 			if (strcmp(out.p[i].key, "labels") == 0 ||
-			    strcmp(out.p[i].key, "cgroupparent") == 0)
+			    strcmp(out.p[i].key, "cgroupparent") == 0 ||
+			    strcmp(out.p[i].key, "forcerm") == 0)
 				continue;
 			assert_true(k < 3);
 			assert_string_equal(out.p[i].raw, kept[k++]);
