@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ static void *check_alloc(void *p)
 void *xmalloc(size_t n)
 {
 	return check_alloc(malloc(n ? n : 1));
+}
+
+void *xmap_pages(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return check_alloc(p == MAP_FAILED ? NULL : p);
 }
 
 void *xcalloc(size_t n, size_t size)

@@ -42,6 +42,8 @@ static inline int steal_fd(int *fd)
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/* Anonymous private pages of their own (for madvise), aborting likewise. */
+void *xmap_pages(size_t n);
 char *xstrdup(const char *s);
 
 /* write() all of buf, retrying on EINTR; -1 with errno on failure. */

@@ -12,6 +12,8 @@
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
 #define FLOW_BUF_SIZE (64 * 1024)
+/* What a cached buffer keeps resident: the page small messages use. */
+#define FLOW_BUF_KEEP 4096
 #define PROXY_MAX_CONNS 1024
 #define PROXY_BUF_CACHE 16
 /* After a refusal, what a client still sends is read and dropped up to

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,19 +13,25 @@
 #include "../common/util.h"
 #include "proxy-internal.h"
 
+/* Flow buffers are pages of their own. One going back to the cache keeps
+ * its first page (all that a small request or answer touches) and gives the
+ * rest back to the kernel: memory follows the streams in flight, not the
+ * largest one the session ever saw. */
 char *proxy_buf_get(struct proxy *p)
 {
 	if (p->nbuf_cache > 0)
 		return p->buf_cache[--p->nbuf_cache];
-	return xmalloc(FLOW_BUF_SIZE);
+	return xmap_pages(FLOW_BUF_SIZE);
 }
 
 void proxy_buf_put(struct proxy *p, char *buf)
 {
-	if (p->nbuf_cache < PROXY_BUF_CACHE)
+	if (p->nbuf_cache < PROXY_BUF_CACHE) {
+		madvise(buf + FLOW_BUF_KEEP, FLOW_BUF_SIZE - FLOW_BUF_KEEP, MADV_DONTNEED);
 		p->buf_cache[p->nbuf_cache++] = buf;
-	else
-		free(buf);
+	} else {
+		munmap(buf, FLOW_BUF_SIZE);
+	}
 }
 
 /* Only the session's user (and root) may talk to the daemon through us: the
@@ -195,7 +202,7 @@ void proxy_free(struct proxy *p)
 	if (p->cfg.listen_fd >= 0)
 		close(p->cfg.listen_fd);
 	while (p->nbuf_cache > 0)
-		free(p->buf_cache[--p->nbuf_cache]);
+		munmap(p->buf_cache[--p->nbuf_cache], FLOW_BUF_SIZE);
 	json_decref(p->loaded);
 	free(p);
 }
