@@ -16,6 +16,9 @@
 #include "registry.h"
 #include "teardown.h"
 
+/* A summary line `ci-wrap stop` did not collect is dropped after this. */
+#define SUMMARY_MAX_AGE_S 3600
+
 /* A session found somewhere, and what is known of it. */
 struct found {
 	char id[96];	 /* session id */
@@ -183,8 +186,10 @@ int reap_run(const struct reap_opts *o)
 	struct docker *d = docker_open(o->docker_socket);
 	int reaped = 0, rc = 0;
 
-	if (o->labels)
+	if (o->labels) {
 		rc = scan_labels(d, &list, &n, &cap);
+		registry_prune_summaries(SUMMARY_MAX_AGE_S);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!should_reap(o, &list[i]))
 			continue;

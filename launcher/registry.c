@@ -191,6 +191,25 @@ void registry_put_summary(const char *id, const char *line)
 	}
 }
 
+void registry_prune_summaries(int max_age_s)
+{
+	DIR *d = opendir(registry_dir());
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	while (d && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (len < 9 || strcmp(de->d_name + len - 8, ".summary") != 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && now - st.st_mtime > max_age_s)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
 int registry_take_summary(const char *id, char *line, size_t size)
 {
 	char path[PATH_MAX];

@@ -48,4 +48,7 @@ bool registry_claim_label_scan(int interval_s);
 void registry_put_summary(const char *id, const char *line);
 int registry_take_summary(const char *id, char *line, size_t size);
 
+/* Remove summaries nobody took (the `stop` waiting for one was killed). */
+void registry_prune_summaries(int max_age_s);
+
 #endif
