@@ -499,10 +499,17 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
-	docker = docker_open(cfg->docker_socket);
-	topts.loaded_images = proxy_loaded_images(sp.proxy);
-	teardown_session(docker, &topts, &res);
-	docker_close(docker);
+	/* Only the proxy labels: if no create call went through it, nothing of
+	 * the session's can exist, and a job that never used Docker costs no
+	 * daemon call at all. */
+	if (proxy_stats(sp.proxy)->create_calls > 0) {
+		docker = docker_open(cfg->docker_socket);
+		topts.loaded_images = proxy_loaded_images(sp.proxy);
+		teardown_session(docker, &topts, &res);
+		docker_close(docker);
+	} else {
+		res.leaked = json_array();
+	}
 	finish_pool(&sp, &pr);
 	session_cleanup(s);
 	if (cfg->report_path)

@@ -651,6 +651,8 @@ static void request_routed(struct conn *c)
 	if (rewrite_target(c, &target, &target_len) < 0)
 		return;
 	c->resp_active = true;
+	if (c->route->flags & ROUTE_DRAIN_WAIT)
+		c->proxy->stats.create_calls++;
 	if (c->route->flags & ROUTE_IMAGE_LOAD)
 		load_track_start(c);
 	if (c->route->body != REWRITE_NONE) {

@@ -37,6 +37,7 @@ struct proxy_stats {
 	uint64_t denied;		     /* requests refused with an error */
 	uint64_t created[RESOURCE__COUNT];   /* 2xx answers to create calls, by kind */
 	uint64_t connections;		     /* connections accepted */
+	uint64_t create_calls;		     /* requests that may create something, let through */
 };
 
 struct proxy;
