@@ -305,26 +305,53 @@ static json_t *images_now(void *arg)
 	return set;
 }
 
+/* The daemon's cgroup driver ("cgroupfs", "systemd"; "" if unknown), asked
+ * in a child: the session process, which lives as long as the job, then
+ * never maps libcurl. */
+static void cgroup_driver(const char *docker_socket, char *buf, size_t size)
+{
+	int pipefd[2];
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct docker *d = docker_open(docker_socket);
+		struct cw_error err = { 0 };
+		json_t *info = NULL;
+		const char *driver;
+
+		docker_call(d, "GET", "/info", INFO_TIMEOUT_MS, &info, &err);
+		driver = json_string_value(json_object_get(info, "CgroupDriver"));
+		if (driver)
+			(void)!write(pipefd[1], driver, strlen(driver));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	do
+		n = pid > 0 ? read(pipefd[0], buf, size - 1) : -1;
+	while (n < 0 && errno == EINTR);
+	buf[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
 /* The cgroup parent containers get: the pool's path, when the daemon's
  * cgroup driver is cgroupfs. Its systemd driver only takes a "*.slice",
  * which would need a transient slice made over D-Bus: not supported, so
  * containers then stay outside the pool (the command is still in it). */
 static const char *container_parent(const struct session_process *sp)
 {
-	struct docker *d;
-	struct cw_error err = { 0 };
-	json_t *info = NULL;
-	const char *driver;
+	char driver[32] = "";
 	bool systemd;
 
 	if (sp->s->cgroup[0] == '\0')
 		return NULL;
-	d = docker_open(sp->cfg->docker_socket);
-	docker_call(d, "GET", "/info", INFO_TIMEOUT_MS, &info, &err);
-	driver = json_string_value(json_object_get(info, "CgroupDriver"));
-	systemd = driver && strcmp(driver, "systemd") == 0;
-	json_decref(info);
-	docker_close(d);
+	cgroup_driver(sp->cfg->docker_socket, driver, sizeof(driver));
+	systemd = strcmp(driver, "systemd") == 0;
 	if (systemd)
 		cw_warn("session %s: the daemon uses the systemd cgroup driver, which ci-wrap "
 			"does not support yet: containers run outside the pool",
