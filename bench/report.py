@@ -218,7 +218,16 @@ def aggregate(recs, neighbours=()):
         rss_test = {x: tests[x]["targets"][t].get("rss_max_kb") for x in tests
                     if tests[x]["targets"].get(t, {}).get("rss_max_kb") is not None}
         roll = (start_mem.get(t) or {}).get("rollup") or {}
+        # The highest PSS seen in each round, all rounds (noisy ones too):
+        # whether memory grows with the run or has a ceiling.
+        by_round = {}
+        for r in recs:
+            if r["kind"] == "result" and r["target"] == t and r.get("mem"):
+                v = (r["mem"].get("pss_kb") or {}).get("max")
+                if v is not None:
+                    by_round[r["round"]] = max(by_round.get(r["round"], 0), v)
         memory[t] = {
+            "pss_max_by_round_kb": dict(sorted(by_round.items())),
             "start_pss_kb": (roll.get("pss_kb") or {}).get("max"),
             "start_rss_kb": (roll.get("rss_kb") or {}).get("max"),
             "pss_max_by_test_kb": per_test,
@@ -227,6 +236,7 @@ def aggregate(recs, neighbours=()):
             "rss_max_kb": max(rss_test.values()) if rss_test else None,
         }
 
+    pool_rounds = [r for r in recs if r["kind"] == "true_pool" and r["round"] in used_rounds]
     true_rounds = [r for r in recs if r["kind"] == "true_overhead" and r["round"] in used_rounds]
     td_rounds = [r for r in recs if r["kind"] == "teardown" and r["round"] in used_rounds]
     grace = td_rounds[0]["grace_s"] if td_rounds else 1.0
@@ -241,6 +251,10 @@ def aggregate(recs, neighbours=()):
         "teardown_rounds": len(td_rounds),
         "teardown_failed": [r for r in td_rounds if not r.get("ok")],
         "teardown_grace_s": grace,
+        "pool_true_ms": med([r["pool"]["median_ms"] for r in pool_rounds if r.get("ok")]),
+        "pool_nocgroup_ms": med([r["nocgroup"]["median_ms"] for r in pool_rounds if r.get("ok")]),
+        "pool_adds_ms": med([r["value"] for r in pool_rounds if r.get("ok")]),
+        "pool_rounds": len(pool_rounds),
     }
     return {"meta": meta, "end": end, "targets": targets, "order": order, "tests": tests,
             "memory": memory, "start_memory": start_mem, "ciwrap": ciwrap,
@@ -634,9 +648,17 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
     w("")
     if "ci-wrap" in agg["memory"]:
         bt = agg["memory"]["ci-wrap"]["pss_max_by_test_kb"]
-        w("ci-wrap's session process, PSS max per test: " +
+        w("ci-wrap's session process, PSS max per test (over the quiet rounds): " +
           ", ".join(f"{x} {fmt_kb(v)}" for x, v in bt.items()) + ".")
         w("")
+        br = agg["memory"]["ci-wrap"].get("pss_max_by_round_kb") or {}
+        if br:
+            w("PSS max per round (every round), from the start: "
+              f"{fmt_kb(agg['memory']['ci-wrap']['start_pss_kb'])}, then " +
+              ", ".join(f"{k}: {fmt_kb(v)}" for k, v in br.items()) +
+              ". A rise from round to round is memory the process keeps (freed buffers it "
+              "caches, heap it does not return), not the load of the moment.")
+            w("")
     table, groups = lib_costs(agg)
     if table:
         w("### What each mapping costs ci-wrap's session process at start")
@@ -673,6 +695,24 @@ def markdown(agg, profdir, png_ok, png_name, analysis):
           f"{fmt(cw['true_ms'], 'ms')} ms for `true` ({s.get('true_runs')} runs each per round, "
           f"{cw['true_rounds']} rounds): **{fmt(cw['true_overhead_ms'], 'ms')} ms** overhead"
           + (f"; {cw['true_failed']} rounds failed" if cw["true_failed"] else "") + ".")
+    if cw.get("pool_rounds"):
+        w(f"- With the cgroup pool (ci-wrap's default): `ci-wrap -- true` {fmt(cw['pool_true_ms'], 'ms')} ms "
+          f"against {fmt(cw['pool_nocgroup_ms'], 'ms')} ms with `--no-cgroup`, alternated run by run "
+          f"({cw['pool_rounds']} rounds): the pool adds **{fmt(cw['pool_adds_ms'], 'ms')} ms**.")
+    pm = agg["start_memory"].get("ci-wrap (pool)")
+    if pm:
+        if pm.get("error"):
+            w(f"- Session process with the pool: {pm['error']}.")
+        else:
+            roll = (pm.get("rollup") or {}).get("pss_kb") or {}
+            lroll = (pm.get("launcher_rollup") or {}).get("pss_kb") or {}
+            curl = sum(m["pss_kb"] for m in pm.get("maps", []) if re.search(
+                r"lib(curl|ssl|crypto|gnutls|nettle|hogweed|gmp|krb5|k5crypto|gssapi|ldap|lber|sasl2|ssh2|"
+                r"nghttp2|rtmp|psl|idn2|unistring|brotli|zstd|z\.so|p11-kit|tasn1|ffi|keyutils|com_err|resolv)",
+                m["file"]))
+            w(f"- Session process with the pool, idle after start: PSS **{fmt_kb(roll.get('max'))}** "
+              f"(of which libcurl and the libraries it pulls in: {fmt_kb(curl)}); its launcher "
+              f"{fmt_kb(lroll.get('max'))}. The timed tests use `--no-cgroup`.")
     if cw["teardown_rounds"]:
         vals = ", ".join(fmt(v) for v in cw["teardown_values"])
         w(f"- Teardown, from the command's exit to ci-wrap's exit, with {s.get('teardown_containers')} "
@@ -847,9 +887,11 @@ def true_timeline(txt):
             marks.append((t - t0, pid, call[:90]))
         elif re.match(r"(wait4|clone3?|vfork|fork)\(", call) and "WNOHANG, NULL) = 0" not in call:
             marks.append((t - t0, pid, call[:90]))
+        elif re.match(r'openat\(AT_FDCWD, "[^"]*/libcurl\.so', call):
+            marks.append((t - t0, pid, call[:90] + "  (libcurl loading starts)"))
     last = ev[-1][1] - t0
     walks = sum(1 for pid, _, call in ev if pid == main_pid and re.match(r'openat\(AT_FDCWD, "/proc/\d+/', call))
-    out = [f"Total under strace: {last * 1000:.1f} ms (strace slows every syscall; read the shape, "
+    out = [f"Total under strace: {last * 1000:.1f} ms (strace slows the traced syscalls; read the shape, "
            f"not the absolute times). Process {main_pid} is the launcher; it opened {walks} "
            "`/proc/PID/...` files (a walk over every process on the host).", "", "```"]
     for dt, pid, call in marks[:60]:

@@ -89,6 +89,7 @@ T_START=$(date +%s)
 declare -A SOCK PIDS TREE STATUS REASON
 declare -a STARTED_GROUPS=()
 CW_PID=""
+CW_POOL_PID=""
 MEM_PID=""
 NB_PID=""
 SHARED=""
@@ -101,6 +102,10 @@ cleanup() {
 	set +e # clean up as much as possible, whatever fails
 	if [[ -n $MEM_PID ]]; then kill -TERM "$MEM_PID" 2>/dev/null; fi
 	if [[ -n $NB_PID ]]; then kill -TERM "$NB_PID" 2>/dev/null; fi
+	if [[ -n $CW_POOL_PID ]] && kill -0 "$CW_POOL_PID" 2>/dev/null; then
+		kill -TERM "$CW_POOL_PID" 2>/dev/null
+		for _ in $(seq 300); do kill -0 "$CW_POOL_PID" 2>/dev/null || break; sleep 0.1; done
+	fi
 	if [[ -n $CW_PID ]] && kill -0 "$CW_PID" 2>/dev/null; then
 		kill -TERM "$CW_PID" 2>/dev/null # ci-wrap tears its session down
 		for _ in $(seq 300); do kill -0 "$CW_PID" 2>/dev/null || break; sleep 0.1; done
@@ -584,6 +589,12 @@ ciwrap_overhead() { # round
 		'{kind:"true_overhead", round:$r, true:$o.ref, ciwrap:($o | del(.ref)),
 		  value:(if $o then $o.median_ms - $o.ref.median_ms else null end),
 		  ok:(($o.failed // 1) == 0 and ($o.ref.failed // 1) == 0)}')"
+	# What the cgroup pool adds: ci-wrap -- true with and without it.
+	out=$("$BUILD/timeit" -q -n "$BENCH_TRUE_N" -t 60 -- "$BIN" -- true ::: "$BIN" --no-cgroup -- true || true)
+	record "$(jq -cn --argjson r "$r" --argjson o "${out:-null}" \
+		'{kind:"true_pool", round:$r, nocgroup:$o.ref, pool:($o | del(.ref)),
+		  value:(if $o then $o.median_ms - $o.ref.median_ms else null end),
+		  ok:(($o.failed // 1) == 0 and ($o.ref.failed // 1) == 0)}')"
 	if ((r <= BENCH_TD_ROUNDS)); then teardown_test "$r"; fi
 }
 
@@ -645,6 +656,36 @@ record_start_memory() {
 		record "$(jq -cn --argjson m "$(smaps_by_file "$CW_LAUNCHER_PID")" \
 			'{kind:"start_memory", target:"ci-wrap launcher", maps:$m}')"
 	fi
+	[[ ${STATUS[ci-wrap]:-} == ok ]] && record_pool_memory
+	return 0
+}
+
+# The bench's ci-wrap runs without a pool; by default ci-wrap makes one, and
+# its session process may then do more at start (ask the daemon for its
+# cgroup driver). Its memory at start, once, on a session of its own.
+record_pool_memory() {
+	local f=$WORK/pool.env pid sp="" launcher
+	"$BIN" -q -- sh -c 'echo x >"$1.tmp"; mv "$1.tmp" "$1"; exec sleep 1000000' sh "$f" \
+		</dev/null >>"$WORK/ci-wrap-pool.log" 2>&1 &
+	launcher=$!
+	CW_POOL_PID=$launcher
+	for _ in $(seq 200); do [[ -s $f ]] && break; sleep 0.05; done
+	for pid in $(child_pids "$launcher"); do
+		grep -q __session "/proc/$pid/cmdline" 2>/dev/null && sp=$pid
+	done
+	if [[ -s $f && -n $sp ]]; then
+		sleep 0.5
+		record "$(jq -cn --argjson m "$(smaps_by_file "$sp")" \
+			--argjson roll "$("$BUILD/memsample" -i 10 "$sp" & sleep 0.05; kill -TERM $! ; wait $!)" \
+			--argjson lroll "$("$BUILD/memsample" -i 10 "$launcher" & sleep 0.05; kill -TERM $! ; wait $!)" \
+			'{kind:"start_memory", target:"ci-wrap (pool)", maps:$m, rollup:$roll, launcher_rollup:$lroll}')"
+	else
+		record "$(jq -cn '{kind:"start_memory", target:"ci-wrap (pool)", error:"did not start (see ci-wrap-pool.log)"}')"
+	fi
+	kill -TERM "$launcher" 2>/dev/null || true
+	for _ in $(seq 300); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
+	wait "$launcher" 2>/dev/null || true
+	CW_POOL_PID=""
 }
 
 # ---- profile ----------------------------------------------------------------------
@@ -785,7 +826,12 @@ profile_callgrind() {
 
 # Where ci-wrap -- true spends its time: a syscall timeline of every process.
 profile_true() {
-	strace -f -ttt -o "$PROF/true.strace" "$BIN" --no-cgroup -- true >/dev/null 2>&1 || true
+	# Only the syscalls that mark the phases, filtered in the kernel
+	# (--seccomp-bpf): a full trace stretches the run ~10x and distorts it.
+	strace -f --seccomp-bpf -ttt -e signal=none \
+		-e trace=execve,clone,clone3,vfork,fork,wait4,sendto,exit_group,openat \
+		-o "$PROF/true.strace" "$BIN" --no-cgroup -- true >/dev/null 2>&1 ||
+		strace -f -ttt -o "$PROF/true.strace" "$BIN" --no-cgroup -- true >/dev/null 2>&1 || true
 	"$BUILD/timeit" -q -n 20 -- "$BIN" --no-cgroup -- true >"$PROF/true-timeit.json" || true
 	"$BUILD/timeit" -q -n 20 -- "$BIN" --version >"$PROF/version-timeit.json" || true
 	# What loading the libraries costs an exec: an empty program linked
