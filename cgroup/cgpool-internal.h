@@ -19,6 +19,7 @@ struct cgpool_ops {
 	int (*kill)(struct cgpool *pool, struct cw_error *err);
 	int (*destroy)(struct cgpool *pool, struct cw_error *err);
 	void (*release)(struct cgpool *pool); /* free priv */
+	int (*take_oom_fd)(struct cgpool *pool); /* v1 only, else NULL */
 };
 
 extern const struct cgpool_ops cgpool_v1_ops;

@@ -246,3 +246,10 @@ int cgpool_rmdir_tree(const char *dir, struct cw_error *err)
 		rc = cw_error_set(err, errno, "removing %s", dir);
 	return rc;
 }
+
+int cgpool_take_oom_fd(struct cgpool *pool)
+{
+	if (pool->priv == NULL || pool->ops->take_oom_fd == NULL)
+		return -1;
+	return pool->ops->take_oom_fd(pool);
+}

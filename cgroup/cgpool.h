@@ -76,4 +76,9 @@ void cgpool_close(struct cgpool *pool);
 /* "v1" or "v2". */
 const char *cgpool_version(const struct cgpool *pool);
 
+/* An eventfd counting the pool's out-of-memory events, handed to the caller
+ * (-1 where the kernel keeps a count itself, as cgroup v2 does): whoever
+ * holds it through the job can tell at the end how often the budget ran out. */
+int cgpool_take_oom_fd(struct cgpool *pool);
+
 #endif

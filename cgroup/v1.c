@@ -169,6 +169,15 @@ static int v1_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return rc == 0 ? 0 : v1_fail(err, rc, "moving a process out of the pool");
 }
 
+static int v1_take_oom_fd(struct cgpool *pool)
+{
+	struct v1_state *st = pool->priv;
+
+	if (st->oom_fd < 0)
+		watch_oom(st);
+	return steal_fd(&st->oom_fd);
+}
+
 static void v1_stats(struct cgpool *pool, struct cgpool_stats *s)
 {
 	struct v1_state *st = pool->priv;
@@ -272,4 +281,5 @@ const struct cgpool_ops cgpool_v1_ops = {
 	.kill = v1_kill,
 	.destroy = v1_destroy,
 	.release = v1_release,
+	.take_oom_fd = v1_take_oom_fd,
 };

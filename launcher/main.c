@@ -257,8 +257,8 @@ int main(int argc, char **argv)
 	struct cw_config cfg;
 	int status;
 
-	if (argc == 4 && strcmp(argv[1], "__session") == 0)
-		session_process_exec(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "__session") == 0)
+		session_process_exec(argv[2], argv[3], argv[4]);
 	cli_parse(argc, argv, &cfg);
 	cw_log_level = cfg.verbosity;
 	if (cfg.mode == MODE_REAP) {

@@ -54,6 +54,9 @@ struct session_process {
 	bool tearing_down;	       /* drain started */
 	char owner[256];	       /* value of ci-wrap.owner */
 	FILE *audit;		       /* --audit-log, or NULL */
+	pid_t driver_pid;	       /* asking the daemon's cgroup driver, or 0 */
+	ev_io driver_w;		       /* its answer */
+	char driver[32];	       /* the answer so far */
 };
 
 /* host/boot id/pid/start time: reap can tell from this alone whether the
@@ -305,20 +308,47 @@ static json_t *images_now(void *arg)
 	return set;
 }
 
-/* The daemon's cgroup driver ("cgroupfs", "systemd"; "" if unknown), asked
- * in a child: the session process, which lives as long as the job, then
- * never maps libcurl. */
-static void cgroup_driver(const char *docker_socket, char *buf, size_t size)
+/* The daemon's cgroup driver, asked in a child (the session process, which
+ * lives as long as the job, never maps libcurl) while the proxy already
+ * serves with the pool as cgroup parent: cgroupfs, the common case. Docker's
+ * systemd driver takes only a "*.slice" parent, which would need a transient
+ * slice made over D-Bus: not supported, so containers then stay outside the
+ * pool (the command is still in it). */
+static void on_driver(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session_process *sp = w->data;
+	size_t len = strlen(sp->driver);
+	ssize_t n = read(w->fd, sp->driver + len, sizeof(sp->driver) - 1 - len);
+
+	(void)revents;
+	if (n > 0) {
+		sp->driver[len + (size_t)n] = '\0';
+		if (len + (size_t)n < sizeof(sp->driver) - 1)
+			return;
+	} else if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+		return;
+	}
+	ev_io_stop(loop, w);
+	close(w->fd);
+	waitpid(sp->driver_pid, NULL, 0);
+	sp->driver_pid = 0;
+	if (strcmp(sp->driver, "systemd") == 0) {
+		cw_warn("session %s: the daemon uses the systemd cgroup driver, which ci-wrap "
+			"does not support yet: containers run outside the pool",
+			sp->s->id);
+		proxy_set_cgroup_parent(sp->proxy, NULL);
+	}
+}
+
+static void query_cgroup_driver(struct session_process *sp)
 {
 	int pipefd[2];
-	pid_t pid;
-	ssize_t n;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (sp->s->cgroup[0] == '\0' || pipe2(pipefd, O_CLOEXEC) < 0)
 		return;
-	pid = fork();
-	if (pid == 0) {
-		struct docker *d = docker_open(docker_socket);
+	sp->driver_pid = fork();
+	if (sp->driver_pid == 0) {
+		struct docker *d = docker_open(sp->cfg->docker_socket);
 		struct cw_error err = { 0 };
 		json_t *info = NULL;
 		const char *driver;
@@ -330,33 +360,25 @@ static void cgroup_driver(const char *docker_socket, char *buf, size_t size)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	do
-		n = pid > 0 ? read(pipefd[0], buf, size - 1) : -1;
-	while (n < 0 && errno == EINTR);
-	buf[n > 0 ? n : 0] = '\0';
-	close(pipefd[0]);
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+	if (sp->driver_pid < 0) {
+		sp->driver_pid = 0;
+		close(pipefd[0]);
+		return;
+	}
+	ev_io_init(&sp->driver_w, on_driver, pipefd[0], EV_READ);
+	sp->driver_w.data = sp;
+	ev_io_start(sp->loop, &sp->driver_w);
 }
 
-/* The cgroup parent containers get: the pool's path, when the daemon's
- * cgroup driver is cgroupfs. Its systemd driver only takes a "*.slice",
- * which would need a transient slice made over D-Bus: not supported, so
- * containers then stay outside the pool (the command is still in it). */
-static const char *container_parent(const struct session_process *sp)
+/* Teardown began before the daemon answered: that child is of no use now. */
+static void end_driver_query(struct session_process *sp)
 {
-	char driver[32] = "";
-	bool systemd;
-
-	if (sp->s->cgroup[0] == '\0')
-		return NULL;
-	cgroup_driver(sp->cfg->docker_socket, driver, sizeof(driver));
-	systemd = strcmp(driver, "systemd") == 0;
-	if (systemd)
-		cw_warn("session %s: the daemon uses the systemd cgroup driver, which ci-wrap "
-			"does not support yet: containers run outside the pool",
-			sp->s->id);
-	return systemd ? NULL : sp->s->cgroup;
+	if (sp->driver_pid <= 0)
+		return;
+	kill(sp->driver_pid, SIGKILL);
+	waitpid(sp->driver_pid, NULL, 0);
+	close(sp->driver_w.fd);
+	sp->driver_pid = 0;
 }
 
 static void unblock_term(void)
@@ -374,7 +396,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.listen_fd = sp->s->listen_fd,
 		.upstream_path = sp->cfg->docker_socket,
 		.rewrite = { .labels = labels,
-			     .cgroup_parent = container_parent(sp),
+			     .cgroup_parent = sp->s->cgroup[0] ? sp->s->cgroup : NULL,
 			     .max_body = REWRITE_BODY_MAX },
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
@@ -393,7 +415,9 @@ static void serve(struct session_process *sp, json_t *labels)
 	ev_signal_start(sp->loop, &sp->term_w);
 	unblock_term(); /* now a pending `ci-wrap stop` reaches on_term */
 	watch_guarded(sp);
+	query_cgroup_driver(sp);
 	ev_run(sp->loop, 0);
+	end_driver_query(sp);
 }
 
 static void format_rfc3339(const struct timespec *ts, char *buf, size_t size)
@@ -429,17 +453,39 @@ static json_t *int_or_null(int64_t v)
 	return v >= 0 ? json_integer(v) : json_null();
 }
 
+/* v1 counts an OOM kill in the victim's memcg, gone with its container by
+ * now: the pool's OOM events, counted since the start, say more. */
+static void merge_oom_events(int oom_fd, struct cgpool_stats *stats)
+{
+	uint64_t events = 0;
+
+	if (oom_fd < 0)
+		return;
+	if (read(oom_fd, &events, sizeof(events)) == sizeof(events) &&
+	    (int64_t)events > stats->oom_kills)
+		stats->oom_kills = (int64_t)events;
+	close(oom_fd);
+}
+
 /* Step 4 of teardown: read the pool's numbers, kill what is left in it
- * (daemons the command started), remove it in every hierarchy. */
+ * (daemons the command started), remove it in every hierarchy. The session
+ * process opens the pool (the launcher made it) only now: libcgroup's
+ * initialisation writes ~0.8 MiB of tables, not worth holding for a job. */
 static void finish_pool(struct session_process *sp, struct pool_result *pr)
 {
+	struct cgpool_limits limits = { sp->cfg->memory, sp->cfg->cpus, sp->cfg->pids };
 	struct cw_error err = { 0 };
 
 	pr->stats = (struct cgpool_stats){ -1, -1, -1 };
 	pr->killed = 0;
 	if (sp->s->cgroup[0] == '\0')
 		return;
+	if (cgpool_attach(&sp->s->pool, sp->s->id, &limits, NULL, &err) < 0) {
+		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
+		return;
+	}
 	cgpool_stats(&sp->s->pool, &pr->stats);
+	merge_oom_events(sp->s->oom_fd, &pr->stats);
 	pr->killed = cgpool_kill(&sp->s->pool, &err);
 	if (pr->killed < 0)
 		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
@@ -558,7 +604,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	_exit(0);
 }
 
-void session_process_exec(const char *listen_fd, const char *ctl_fd)
+void session_process_exec(const char *listen_fd, const char *ctl_fd, const char *oom_fd)
 {
 	static struct session s;
 	static struct cw_config cfg;
@@ -571,15 +617,9 @@ void session_process_exec(const char *listen_fd, const char *ctl_fd)
 		cw_die(125, 0, "the session process got no state from ci-wrap");
 	s.listen_fd = atoi(listen_fd);
 	fcntl(s.listen_fd, F_SETFD, FD_CLOEXEC);
+	s.oom_fd = atoi(oom_fd);
+	if (s.oom_fd >= 0)
+		fcntl(s.oom_fd, F_SETFD, FD_CLOEXEC);
 	cw_log_level = cfg.verbosity;
-	if (s.cgroup[0]) {
-		struct cgpool_limits limits = { cfg.memory, cfg.cpus, cfg.pids };
-		struct cw_error err = { 0 };
-
-		if (cgpool_attach(&s.pool, s.id, &limits, NULL, &err) < 0) {
-			cw_warn("session %s: %s", s.id, err.msg);
-			s.cgroup[0] = '\0';
-		}
-	}
 	session_process_main(&s, &cfg, ctl);
 }

@@ -205,10 +205,11 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
  * kill; a fresh exec with an almost empty environment keeps it out of
  * Jenkins' ProcessTreeKiller, which finds its victims by the build's
  * cookie in /proc/PID/environ (the exec-time environment). */
-__attribute__((noreturn)) static void exec_session_process(int listen_fd, int ctl_fd)
+__attribute__((noreturn)) static void exec_session_process(int listen_fd, int ctl_fd,
+							    int oom_fd)
 {
-	char lfd[16], cfd[16];
-	char *argv[] = { "ci-wrap", "__session", lfd, cfd, NULL };
+	char lfd[16], cfd[16], ofd[16];
+	char *argv[] = { "ci-wrap", "__session", lfd, cfd, ofd, NULL };
 	char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			 NULL };
 
@@ -222,8 +223,11 @@ __attribute__((noreturn)) static void exec_session_process(int listen_fd, int ct
 	setsid();
 	snprintf(lfd, sizeof(lfd), "%d", listen_fd);
 	snprintf(cfd, sizeof(cfd), "%d", ctl_fd);
+	snprintf(ofd, sizeof(ofd), "%d", oom_fd);
 	fcntl(listen_fd, F_SETFD, 0);
 	fcntl(ctl_fd, F_SETFD, 0);
+	if (oom_fd >= 0)
+		fcntl(oom_fd, F_SETFD, 0);
 	execve("/proc/self/exe", argv, envp);
 	cw_die(125, errno, "re-executing the session process");
 }
@@ -234,20 +238,27 @@ int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_erro
 	json_t *state;
 	char *msg;
 	pid_t pid;
-	int rc;
+	int rc, oom_fd;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 		return cw_error_set(err, errno, "creating the control socket");
+	/* The session process counts the pool's OOM events through the job
+	 * without opening the pool (libcgroup) until teardown. */
+	oom_fd = s->cgroup[0] ? cgpool_take_oom_fd(&s->pool) : -1;
 	pid = fork();
 	if (pid < 0) {
 		close(pair[0]);
 		close(pair[1]);
+		if (oom_fd >= 0)
+			close(oom_fd);
 		return cw_error_set(err, errno, "forking the session process");
 	}
 	if (pid == 0) {
 		close(pair[0]);
-		exec_session_process(s->listen_fd, pair[1]);
+		exec_session_process(s->listen_fd, pair[1], oom_fd);
 	}
+	if (oom_fd >= 0)
+		close(oom_fd);
 	close(pair[1]);
 	close(s->listen_fd);
 	s->listen_fd = -1; /* owned by the session process now */

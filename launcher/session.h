@@ -29,6 +29,7 @@ struct session {
 	char cgroup[PATH_MAX];	   /* pool path relative to the hierarchy, "" if none */
 	struct cgpool pool;	   /* the pool, when cgroup[0] */
 	int listen_fd;		   /* listening socket, until handed to the session process */
+	int oom_fd;		   /* session process: the pool's OOM eventfd, or -1 */
 	int ctl_fd;		   /* launcher's end of the control pair */
 	pid_t pid;		   /* the session process */
 	pid_t guard_pid;	   /* start: the shell whose exit ends the session */
@@ -55,8 +56,10 @@ int session_wait_ready(struct session *s, int timeout_ms, struct cw_error *err);
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
 		      size_t size);
 
-/* ci-wrap __session LISTEN_FD CTL_FD: the re-executed session process. */
-__attribute__((noreturn)) void session_process_exec(const char *listen_fd, const char *ctl_fd);
+/* ci-wrap __session LISTEN_FD CTL_FD OOM_FD: the re-executed session
+ * process (OOM_FD: the pool's OOM eventfd, or -1). */
+__attribute__((noreturn)) void session_process_exec(const char *listen_fd, const char *ctl_fd,
+						    const char *oom_fd);
 
 /* Remove the socket and directory. */
 void session_cleanup(struct session *s);

@@ -51,6 +51,10 @@ void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), 
 
 const struct proxy_stats *proxy_stats(const struct proxy *p);
 
+/* Change the cgroup parent forced on containers and builds (NULL: none)
+ * for the requests that come from now on. */
+void proxy_set_cgroup_parent(struct proxy *p, const char *parent);
+
 /* The references (tags or IDs) of images the session loaded that did not
  * exist before: an array the proxy owns. */
 json_t *proxy_loaded_images(const struct proxy *p);

@@ -185,6 +185,11 @@ const struct proxy_stats *proxy_stats(const struct proxy *p)
 	return &p->stats;
 }
 
+void proxy_set_cgroup_parent(struct proxy *p, const char *parent)
+{
+	p->cfg.rewrite.cgroup_parent = parent;
+}
+
 json_t *proxy_loaded_images(const struct proxy *p)
 {
 	return p->loaded;
