@@ -168,6 +168,12 @@ static struct docker_job *jobs_for(json_t *ids, const char *method, const char *
 	return jobs;
 }
 
+/* A delete that worked, or found the object gone already. */
+static bool removed(const struct docker_job *j)
+{
+	return (j->status >= 200 && j->status < 300) || j->status == 404;
+}
+
 static void record_leak(struct teardown_result *res, enum resource_kind kind, const char *id,
 			const char *error)
 {
@@ -227,7 +233,7 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 		json_decref(failed);
 		failed = json_array();
 		for (size_t i = 0; i < n; i++) {
-			if ((jobs[i].status >= 200 && jobs[i].status < 300) || jobs[i].status == 404)
+			if (removed(&jobs[i]))
 				res->removed[k->kind]++;
 			else
 				json_array_append_new(failed, json_pack("{s:s,s:s}", "id",
@@ -263,7 +269,7 @@ static void remove_loaded(struct docker *d, const struct teardown_opts *o,
 	jobs = jobs_for(o->loaded_images, "DELETE", "/images/", "?force=1", CALL_TIMEOUT_MS);
 	docker_run_all(d, jobs, n, PARALLEL);
 	for (size_t i = 0; i < n; i++) {
-		if ((jobs[i].status >= 200 && jobs[i].status < 300) || jobs[i].status == 404)
+		if (removed(&jobs[i]))
 			res->removed[RESOURCE_IMAGE]++;
 		else
 			record_leak(res, RESOURCE_IMAGE,

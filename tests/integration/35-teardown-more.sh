@@ -23,12 +23,6 @@ nothing_of_session_left() { # SESSION WHEN
 	[[ -z $left ]] || fail "objects of session $1 left $2: $(tr '\n' ' ' <<<"$left")"
 }
 
-# Inside the session: OBJECT carries this session's labels.
-has_session_labels() { # OBJECT WHAT
-	assert_eq "ci-wrap.session of $2" "$CI_WRAP_SESSION" "$(label_of "$1" ci-wrap.session)"
-	assert_eq "ci-wrap.job of $2" "$JOB_ID" "$(label_of "$1" ci-wrap.job)"
-	[[ -n $(label_of "$1" ci-wrap.owner) ]] || fail "$2 has no ci-wrap.owner label"
-}
 
 # All labels of OBJECT as sorted compact JSON.
 labels_json() { # OBJECT
@@ -59,10 +53,10 @@ inner_states() {
 	# shellcheck disable=SC2016 # a Go template
 	assert_eq "network of the networked container" "$net" \
 		"$(d inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}' "$n")"
-	has_session_labels "$p" "the paused container"
-	has_session_labels "$r" "the crash-looping container"
-	has_session_labels "$n" "the networked container"
-	has_session_labels "$net" "the network"
+	check_session_labels "$p" "$JOB_ID" "the paused container"
+	check_session_labels "$r" "$JOB_ID" "the crash-looping container"
+	check_session_labels "$n" "$JOB_ID" "the networked container"
+	check_session_labels "$net" "$JOB_ID" "the network"
 }
 
 t_states() {
@@ -132,8 +126,8 @@ inner_implicit_volumes() {
 		fail "docker run --rm -v $pre:/p failed"
 	docker run -d "${TL[@]}" -v "$pre:/p" "$IMG" sleep 600 >/dev/null ||
 		fail "docker run -d -v $pre:/p failed"
-	has_session_labels "$bind" "the volume made implicitly by -v (Binds)"
-	has_session_labels "$mnt" "the volume made implicitly by --mount type=volume"
+	check_session_labels "$bind" "$JOB_ID" "the volume made implicitly by -v (Binds)"
+	check_session_labels "$mnt" "$JOB_ID" "the volume made implicitly by --mount type=volume"
 	assert_eq "labels of the volume from before the session, during it" \
 		"$(cat "$WORK/pre-labels")" "$(labels_json "$pre")"
 }
@@ -259,11 +253,11 @@ inner_loops() {
 	done
 	local c
 	c=$(loop_objects containers | head -n 1)
-	has_session_labels "$c" "a container made by a background loop"
+	check_session_labels "$c" "$JOB_ID" "a container made by a background loop"
 	c=$(loop_objects networks | head -n 1)
-	has_session_labels "$c" "a network made by a background loop"
+	check_session_labels "$c" "$JOB_ID" "a network made by a background loop"
 	c=$(loop_objects volumes | head -n 1)
-	has_session_labels "$c" "a volume made by a background loop"
+	check_session_labels "$c" "$JOB_ID" "a volume made by a background loop"
 	log "loops running: $(loop_pids | wc -l) processes; exiting with them still creating"
 	exit 0
 }

@@ -12,23 +12,11 @@ GRACE=2s
 CLIENTS=$(cd "$CIWT_DIR/../clients" && pwd)
 NODE_DIR=${CIWT_NODE_DIR:-/var/cache/ci-wrap-test/node}
 
-# The three labels every session object must carry, and the client's own
-# label (TL) kept next to them.
-check_session_labels() { # OBJECT WHAT
-	local obj=$1 what=$2 owner host boot rest pid start
-	assert_eq "ci-wrap.session of $what" "$CI_WRAP_SESSION" "$(label_of "$obj" ci-wrap.session)"
-	assert_eq "ci-wrap.job of $what" "$JOB_ID" "$(label_of "$obj" ci-wrap.job)"
-	owner=$(label_of "$obj" ci-wrap.owner)
-	host=$(cat /proc/sys/kernel/hostname)
-	boot=$(cat /proc/sys/kernel/random/boot_id)
-	[[ $owner == "$host/$boot/"* || $owner == "$host/${boot//-/}/"* ]] ||
-		fail "ci-wrap.owner of $what is '$owner', expected '$host/$boot/<pid>/<start time>'"
-	rest=${owner#"$host"/*/}
-	pid=${rest%%/*} start=${rest#*/}
-	[[ $pid =~ ^[0-9]+$ && -n $start && $start != "$rest" ]] ||
-		fail "ci-wrap.owner of $what is '$owner': no <pid>/<start time> after the boot id"
-	kill -0 "$pid" 2>/dev/null || fail "ci-wrap.owner of $what names pid $pid, not alive during the session"
-	assert_eq "the client's own label ci-wrap-test.run on $what" "$CIWT_RUN" "$(label_of "$obj" ci-wrap-test.run)"
+# The session's three labels (lib.sh), and the client's own label (TL) kept
+# next to them.
+check_client_object() { # OBJECT WHAT
+	check_session_labels "$1" "$JOB_ID" "$2"
+	assert_eq "the client's own label ci-wrap-test.run on $2" "$CIWT_RUN" "$(label_of "$1" ci-wrap-test.run)"
 }
 
 # Everything carrying the session label, on the real daemon: "TYPE ID" lines.
@@ -62,7 +50,7 @@ check_reported() { # FILE
 	grep -qx "done" "$1" || fail "the client did not finish"
 	while read -r type id; do
 		[[ $type == "done" ]] && continue
-		check_session_labels "$id" "the $type ${id:0:12} it created"
+		check_client_object "$id" "the $type ${id:0:12} it created"
 		case $type in
 		container) nc=$((nc + 1)) ;;
 		network) nn=$((nn + 1)) ;;
@@ -114,9 +102,9 @@ inner_compose() { # PROJECT
 	[[ $c =~ ^[0-9a-f]{64}$ ]] || fail "expected one container of project $p, got '$c'"
 	printf '%s\n' "container $c" "network ${p}_backend" "volume ${p}_data" >"$WORK/objects"
 	assert_eq "state of the service's container" running "$(d inspect -f '{{.State.Status}}' "$c")"
-	check_session_labels "$c" "the service's container"
-	check_session_labels "${p}_backend" "the compose network"
-	check_session_labels "${p}_data" "the compose volume"
+	check_client_object "$c" "the service's container"
+	check_client_object "${p}_backend" "the compose network"
+	check_client_object "${p}_data" "the compose volume"
 	# shellcheck disable=SC2016 # a Go template
 	d inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c" | grep -qw "${p}_backend" ||
 		fail "the service's container is not on ${p}_backend"

@@ -117,6 +117,23 @@ label_of() { # OBJECT KEY: a label of a container, image, network or volume
 	d inspect "$1" 2>/dev/null | jq -r --arg k "$2" '.[0] | (.Config.Labels // .Labels // {})[$k] // empty'
 }
 
+# The three labels every session object must carry; JOB is the job id expected.
+check_session_labels() { # OBJECT JOB WHAT
+	local obj=$1 job=$2 what=$3 owner host boot
+	assert_eq "ci-wrap.session of $what" "$CI_WRAP_SESSION" "$(label_of "$obj" ci-wrap.session)"
+	assert_eq "ci-wrap.job of $what" "$job" "$(label_of "$obj" ci-wrap.job)"
+	owner=$(label_of "$obj" ci-wrap.owner)
+	host=$(cat /proc/sys/kernel/hostname)
+	boot=$(cat /proc/sys/kernel/random/boot_id)
+	[[ $owner == "$host/$boot/"* || $owner == "$host/${boot//-/}/"* ]] ||
+		fail "ci-wrap.owner of $what is '$owner', expected '$host/$boot/<pid>/<start time>'"
+	local rest=${owner#"$host"/*/}
+	local pid=${rest%%/*} start=${rest#*/}
+	[[ $pid =~ ^[0-9]+$ && -n $start && $start != "$rest" ]] ||
+		fail "ci-wrap.owner of $what is '$owner': no <pid>/<start time> after the boot id"
+	kill -0 "$pid" 2>/dev/null || fail "ci-wrap.owner of $what names pid $pid, which is not alive during the session"
+}
+
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Remove what this run created directly (labelled TL). Never anything else: the
