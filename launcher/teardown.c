@@ -113,8 +113,10 @@ void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t
 }
 
 /* IDs of the listed objects that really carry the session's label: a daemon
- * that ignored the filter must never make us delete someone else's. */
-static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char *session)
+ * that ignored the filter must never make us delete someone else's.
+ * *no_swarm is set when the daemon is not a swarm manager. */
+static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char *session,
+			  bool *no_swarm)
 {
 	char label[320], filter[512], path[1024];
 	struct cw_error err;
@@ -127,6 +129,7 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 	snprintf(path, sizeof(path), "%sfilters=%s", k->list, filter);
 	status = docker_call(d, "GET", path, CALL_TIMEOUT_MS, &answer, &err);
 	if (k->swarm && status == 503) { /* "not a swarm manager": none exist */
+		*no_swarm = true;
 		json_decref(answer);
 		return ids;
 	}
@@ -200,10 +203,12 @@ static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms,
 }
 
 /* Remove one kind until a listing comes back empty: a create that raced the
- * drain, or a network whose endpoints are still detaching, gets another go. */
-static void remove_kind(struct docker *d, const struct kind_ops *k, const struct teardown_opts *o,
+ * drain, or a network whose endpoints are still detaching, gets another go.
+ * False when the daemon is not a swarm manager (a swarm kind). */
+static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct teardown_opts *o,
 			struct teardown_result *res, struct progress *p)
 {
+	bool no_swarm = false;
 	json_t *ids = NULL, *failed = NULL;
 	struct docker_job *jobs = NULL;
 
@@ -211,7 +216,7 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 		size_t n;
 
 		json_decref(ids);
-		ids = list_owned(d, k, o->session);
+		ids = list_owned(d, k, o->session, &no_swarm);
 		n = json_array_size(ids);
 		if (ids == NULL && round == 0)
 			record_leak(res, k->kind, "*", "cannot list them on the daemon");
@@ -254,6 +259,7 @@ static void remove_kind(struct docker *d, const struct kind_ops *k, const struct
 	json_decref(failed);
 	json_decref(ids);
 	free(jobs);
+	return !no_swarm;
 }
 
 /* Loaded images carry no label: removed by the name or ID the load
@@ -283,17 +289,20 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
 	struct progress p = { .enabled = o->progress, .start = now_ms() };
+	bool swarm;
 
 	memset(res->removed, 0, sizeof(res->removed));
 	if (res->leaked == NULL)
 		res->leaked = json_array();
 	/* Services first: their tasks would restart what goes next. */
-	remove_kind(d, &services, o, res, &p);
+	swarm = remove_kind(d, &services, o, res, &p);
 	remove_kind(d, &containers, o, res, &p);
 	remove_kind(d, &networks, o, res, &p);
 	remove_kind(d, &volumes, o, res, &p);
-	remove_kind(d, &secrets, o, res, &p);
-	remove_kind(d, &configs, o, res, &p);
+	if (swarm) { /* outside a swarm, two more 503s to learn nothing */
+		remove_kind(d, &secrets, o, res, &p);
+		remove_kind(d, &configs, o, res, &p);
+	}
 	if (!o->keep_images) {
 		remove_kind(d, &images, o, res, &p);
 		remove_loaded(d, o, res);
