@@ -54,8 +54,40 @@ void registry_remove(const char *id)
 {
 	char path[PATH_MAX];
 
+	entry_path(id, ".images", path, sizeof(path));
+	unlink(path);
 	entry_path(id, ".json", path, sizeof(path));
 	unlink(path);
+}
+
+void registry_add_image(const char *id, const char *ref)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (strchr(ref, '\n'))
+		return;
+	entry_path(id, ".images", path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return; /* teardown still has it in memory */
+	dprintf(fd, "%s\n", ref);
+	close(fd);
+}
+
+json_t *registry_images(const char *id)
+{
+	char path[PATH_MAX];
+	json_t *refs = json_array();
+	_cleanup_free_ char *text = NULL;
+	char *line, *save = NULL;
+
+	entry_path(id, ".images", path, sizeof(path));
+	text = read_small_file(path, 1 << 20);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(refs, json_string(line));
+	return refs;
 }
 
 static bool load_entry(const char *path, struct registry_entry *e)

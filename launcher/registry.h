@@ -9,6 +9,7 @@
 #ifndef CI_WRAP_REGISTRY_H
 #define CI_WRAP_REGISTRY_H
 
+#include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,13 @@ struct registry_entry {
 
 int registry_add(const struct registry_entry *e, struct cw_error *err);
 void registry_remove(const char *id);
+
+/* The images a session loaded (they carry no label): one reference per
+ * line in a file beside its entry, so reap can remove them after a crash. */
+void registry_add_image(const char *id, const char *ref);
+
+/* Those references, as a JSON array (empty if none). */
+json_t *registry_images(const char *id);
 
 /* Every entry; *n of them in a malloc'd array. */
 struct registry_entry *registry_list(size_t *n);

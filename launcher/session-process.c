@@ -308,6 +308,15 @@ static json_t *images_now(void *arg)
 	return set;
 }
 
+/* A loaded image carries no label a reap could find it by: the registry
+ * keeps it too, for when this process dies before its teardown. */
+static void image_loaded(void *arg, const char *ref)
+{
+	struct session_process *sp = arg;
+
+	registry_add_image(sp->s->id, ref);
+}
+
 /* The daemon's cgroup driver, asked in a child (the session process, which
  * lives as long as the job, never maps libcurl) while the proxy already
  * serves with the pool as cgroup parent: cgroupfs, the common case. Docker's
@@ -401,7 +410,8 @@ static void serve(struct session_process *sp, json_t *labels)
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
 		.images_now = images_now,
-		.images_now_arg = sp,
+		.image_loaded = image_loaded,
+		.images_arg = sp,
 	};
 	struct cw_error err = { 0 };
 

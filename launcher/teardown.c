@@ -270,7 +270,14 @@ static void remove_loaded(struct docker *d, const struct teardown_opts *o,
 	size_t n = json_array_size(o->loaded_images);
 	struct docker_job *jobs;
 
-	if (n == 0 || o->dry_run)
+	if (o->dry_run) {
+		for (size_t i = 0; i < n; i++)
+			printf("would remove image %s\n",
+			       json_string_value(json_array_get(o->loaded_images, i)));
+		res->removed[RESOURCE_IMAGE] += (unsigned)n;
+		return;
+	}
+	if (n == 0)
 		return;
 	jobs = jobs_for(o->loaded_images, "DELETE", "/images/", "?force=1", CALL_TIMEOUT_MS);
 	docker_run_all(d, jobs, n, PARALLEL);

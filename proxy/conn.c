@@ -363,6 +363,8 @@ static void load_line_done(struct conn *c)
 	}
 	json_array_append_new(loaded, json_string(ref));
 	c->proxy->stats.created[RESOURCE_IMAGE]++;
+	if (c->proxy->cfg.image_loaded)
+		c->proxy->cfg.image_loaded(c->proxy->cfg.images_arg, ref);
 	cw_debug("proxy: the session loaded image %s", ref);
 }
 
@@ -392,7 +394,7 @@ static void load_track_start(struct conn *c)
 
 	if (cfg->images_now == NULL)
 		return;
-	c->load_before = cfg->images_now(cfg->images_now_arg);
+	c->load_before = cfg->images_now(cfg->images_arg);
 	if (c->load_before == NULL) {
 		cw_warn("proxy: cannot list images before a load; what it loads is not removed");
 		return;

@@ -29,7 +29,10 @@ struct proxy_config {
 	 * the load reports and was not there before is the session's. NULL
 	 * (or a NULL answer): loads are not tracked. */
 	json_t *(*images_now)(void *arg);
-	void *images_now_arg; /* its argument */
+	/* Called with each image the session loaded, as it is recorded: a
+	 * place that outlives the session process can keep it for reap. */
+	void (*image_loaded)(void *arg, const char *ref);
+	void *images_arg; /* the argument of both */
 };
 
 struct proxy_stats {

@@ -139,6 +139,50 @@ t_sweep_on_start() {
 	return 0
 }
 
+# Runs as ci-wrap's command: loads an image, says who is who, then blocks.
+inner_load_and_wait() {
+	docker load -q -i "$WORK/load.tar" >"$WORK/load.out" || fail "docker load failed"
+	echo "$PPID $CI_WRAP_SESSION" >"$WORK/crash.tmp" # ci-wrap runs this bash as its child
+	mv "$WORK/crash.tmp" "$WORK/crash"
+	exec sleep 600
+}
+
+# A loaded image carries no label: after a crash (launcher and session
+# process killed, no teardown at all) reap finds it through the registry.
+t_reap_loaded_image() {
+	local img=ciwt-load:$CIWT_RUN launcher session sp pid out
+	mkdir -p "$WORK/rootfs/bin"
+	cp /bin/busybox "$WORK/rootfs/bin/busybox"
+	echo "$CIWT_RUN" >"$WORK/rootfs/marker"
+	# Labelled for the test, so a failed case still removes it.
+	tar -C "$WORK/rootfs" -c . | d import -c "LABEL ci-wrap-test=1" - "$img" >/dev/null ||
+		fail "docker import failed"
+	d save "$img" >"$WORK/load.tar" || fail "docker save failed"
+	d rmi "$img" >/dev/null || fail "docker rmi failed"
+	cw_inner -q --grace "$GRACE" -- inner_load_and_wait 2>"$WORK/err" &
+	pid=$!
+	wait_until 30 test -s "$WORK/crash" || fail "the session did not load the image: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	read -r launcher session <"$WORK/crash"
+	sp=$(ps -o pid= --ppid "$launcher" | while read -r p; do
+		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
+	done)
+	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
+	grep -qx "$img" "/run/ci-wrap/$session.images" ||
+		fail "the registry does not list the loaded image: $(cat "/run/ci-wrap/$session.images" 2>&1)"
+	# A crash: nobody gets to tear down (stopped first, so none reacts).
+	kill -STOP "$launcher" "$sp"
+	kill -KILL "$sp" "$launcher"
+	pkill -KILL -f "^sleep 600$" -P "$launcher" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	d image inspect "$img" >/dev/null 2>&1 || log "(a concurrent sweep took the image already)"
+	out=$(cw reap 2>&1) || fail "ci-wrap reap failed: $(tr '\n' '|' <<<"$out")"
+	log "reap: $(tr '\n' '|' <<<"$out")"
+	d image inspect "$img" >/dev/null 2>&1 && fail "reap left the image the dead session loaded"
+	[[ -e /run/ci-wrap/$session.images || -e /run/ci-wrap/$session.json ]] &&
+		fail "reap left the dead session's registry files"
+	d image inspect "$IMG" >/dev/null 2>&1 || fail "reap removed the test image"
+}
+
 # A GitLab-style job script: pre_build_script's eval, then BODY.
 job_script() { # BODY
 	cat >"$WORK/job.sh" <<EOF
@@ -220,6 +264,7 @@ sleep 600'
 tcase reap-dry-run 30 t_reap_dry_run
 tcase reap 40 t_reap
 tcase sweep-on-start 30 t_sweep_on_start
+tcase reap-loaded-image 60 t_reap_loaded_image
 tcase hook-start-stop 30 t_hook_start_stop
 tcase hook-shell-dies 30 t_hook_shell_dies
 tcase hook-after-script 30 t_hook_after_script
