@@ -39,6 +39,16 @@ daemon_answers() {
 		docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
+# Install the named Debian packages (none: nothing to do).
+apt_install() {
+	(($# == 0)) && return 0
+	[[ $(id -u) == 0 ]] || die "missing packages ($*) and not root"
+	say "installing $*"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_packages() {
 	local missing=() pkg status
 	declare -A installed=()
@@ -50,13 +60,7 @@ install_packages() {
 	for pkg in "${PACKAGES[@]}"; do
 		[[ -n ${installed[$pkg]:-} ]] || missing+=("$pkg")
 	done
-	((${#missing[@]} == 0)) && return 0
-
-	[[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
-	say "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	apt_install "${missing[@]}"
 }
 
 start_dockerd() {
@@ -128,13 +132,7 @@ install_node() {
 	local missing=()
 	command -v node >/dev/null || missing+=(nodejs)
 	command -v npm >/dev/null || missing+=(npm)
-	((${#missing[@]} == 0)) && return 0
-
-	[[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
-	say "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	apt_install "${missing[@]}"
 }
 
 dockerode_loads() {
