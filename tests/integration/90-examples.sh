@@ -443,19 +443,36 @@ gitlab_after() { # STATUS-OF-JOB
 	assert_eq "exit status of after_script (log: $(tr '\n' '|' <"$WORK/after.log" | cut -c 1-300))" 0 "$rc"
 }
 
-# pre_build, the job's script fails, post_build is skipped, the shell exits:
-# the session ends by itself. Then after_script finds nothing to stop.
-t_gitlab_job_fails() {
+# The job's step_script, run to its end: its shell exits with STATUS, and the
+# job ran in a session.
+gitlab_step() { # STATUS
 	local rc
-	gitlab_job 3 "$EX/gitlab/config.toml" test
 	gitlab_stage "$WORK/step.sh" "$WORK/step.log"
 	rc=$?
 	log "step_script: $(tr '\n' '|' <"$WORK/step.log" | cut -c 1-600)"
+	assert_eq "exit status of the job's shell (log: $(tail -n 3 "$WORK/step.log" | tr '\n' '|'))" "$1" "$rc"
+	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+}
+
+# A blocking job's step_script started in the background (its shell's pid in
+# STEP_PID), once the job runs in its session.
+gitlab_step_started() {
+	gitlab_stage "$WORK/step.sh" "$WORK/step.log" &
+	STEP_PID=$!
+	wait_until 10 test -s "$WORK/shell.pid" || fail "the runner's shell did not start"
+	cat "$WORK/shell.pid" >>"$WORK/pgids"
+	wait_until 30 test -e "$ST/ready" || fail "the job did not start: $(tail -n 5 "$WORK/step.log" | tr '\n' '|')"
+	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+}
+
+# pre_build, the job's script fails, post_build is skipped, the shell exits:
+# the session ends by itself. Then after_script finds nothing to stop.
+t_gitlab_job_fails() {
+	gitlab_job 3 "$EX/gitlab/config.toml" test
 	# Not 3: with the runner's default `: | eval`, bash (5.2) exits 1 when
 	# errexit fires inside the eval (FF_USE_NEW_BASH_EVAL_STRATEGY fixes that;
 	# gitlab-wrapped uses it).
-	assert_eq "exit status of the job's shell (log: $(tail -n 3 "$WORK/step.log" | tr '\n' '|'))" 1 "$rc"
-	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+	gitlab_step 1
 	grep -q '^\$ ci-wrap stop' "$WORK/step.log" && fail "post_build_script ran after a failed script"
 	assert_nothing_left 8 "the job's shell exited (post_build_script skipped)"
 	gitlab_after failed
@@ -466,13 +483,9 @@ t_gitlab_job_fails() {
 # The job passes: post_build_script's stop tears down and prints the summary;
 # after_script then finds nothing.
 t_gitlab_job_passes() {
-	local rc s
+	local s
 	gitlab_job 0 "$EX/gitlab/config.toml" test
-	gitlab_stage "$WORK/step.sh" "$WORK/step.log"
-	rc=$?
-	log "step_script: $(tr '\n' '|' <"$WORK/step.log" | cut -c 1-600)"
-	assert_eq "exit status of the job's shell (log: $(tail -n 3 "$WORK/step.log" | tr '\n' '|'))" 0 "$rc"
-	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+	gitlab_step 0
 	s=$(cat "$ST/session")
 	grep -q '^\$ ci-wrap stop' "$WORK/step.log" || fail "post_build_script did not run"
 	# db and ci/test.sh's two; the job's network and ci/test.sh's.
@@ -485,36 +498,26 @@ t_gitlab_job_passes() {
 # after_script in a new shell (no CI_WRAP_SESSION, same CI_JOB_ID) while the
 # job's shell still runs: stop finds the session by the job id, tears down.
 t_gitlab_after_script() {
-	local pid s
+	local s
 	gitlab_job block "$EX/gitlab/config.toml" test
-	gitlab_stage "$WORK/step.sh" "$WORK/step.log" &
-	pid=$!
-	wait_until 10 test -s "$WORK/shell.pid" || fail "the runner's shell did not start"
-	cat "$WORK/shell.pid" >>"$WORK/pgids"
-	wait_until 30 test -e "$ST/ready" || fail "the job did not start: $(tail -n 5 "$WORK/step.log" | tr '\n' '|')"
-	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+	gitlab_step_started
 	s=$(cat "$ST/session")
 	gitlab_after failed
 	grep -q "session $s: removed 3 containers, 2 networks" "$WORK/after.log" ||
 		fail "no summary line from after_script's stop: $(tr '\n' '|' <"$WORK/after.log")"
 	assert_nothing_left 0 "after_script's stop returned"
-	wait_until 5 eval "! kill -0 $pid 2>/dev/null" || fail "the job's shell (in the pool) still runs after stop"
+	wait_until 5 eval "! kill -0 $STEP_PID 2>/dev/null" || fail "the job's shell (in the pool) still runs after stop"
 }
 
 # Cancel: SIGTERM to the job's process group, then after_script at once. The
 # session is tearing itself down (its shell died) when stop comes.
 t_gitlab_cancel() {
-	local pid rc
+	local rc
 	gitlab_job block "$EX/gitlab/config.toml" test
-	gitlab_stage "$WORK/step.sh" "$WORK/step.log" &
-	pid=$!
-	wait_until 10 test -s "$WORK/shell.pid" || fail "the runner's shell did not start"
-	cat "$WORK/shell.pid" >>"$WORK/pgids"
-	wait_until 30 test -e "$ST/ready" || fail "the job did not start: $(tail -n 5 "$WORK/step.log" | tr '\n' '|')"
-	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+	gitlab_step_started
 	kill -TERM -- "-$(cat "$WORK/shell.pid")"
-	wait_until 10 eval "! kill -0 $pid 2>/dev/null" || fail "the job's shell survived SIGTERM to its group"
-	wait "$pid"
+	wait_until 10 eval "! kill -0 $STEP_PID 2>/dev/null" || fail "the job's shell survived SIGTERM to its group"
+	wait "$STEP_PID"
 	rc=$?
 	((rc != 0)) || fail "the cancelled job's shell exited 0"
 	gitlab_after canceled
@@ -524,14 +527,9 @@ t_gitlab_cancel() {
 # The wrapped step, on a runner without the hooks; with the runner's new eval
 # strategy the job's status is ci-wrap's, which is the command's.
 t_gitlab_wrapped() {
-	local rc
 	export FF_USE_NEW_BASH_EVAL_STRATEGY=true
 	gitlab_job 3 - test-wrapped
-	gitlab_stage "$WORK/step.sh" "$WORK/step.log"
-	rc=$?
-	log "step_script: $(tr '\n' '|' <"$WORK/step.log" | cut -c 1-600)"
-	assert_eq "exit status of the job's shell (log: $(tail -n 3 "$WORK/step.log" | tr '\n' '|'))" 3 "$rc"
-	job_ran_in_session "$(memory_in "$WORK/step.sh")"
+	gitlab_step 3
 	grep -q "session $(cat "$ST/session"): removed 2 containers, 1 network" "$WORK/step.log" ||
 		fail "no summary line from ci-wrap: $(grep ci-wrap: "$WORK/step.log" | tr '\n' '|')"
 	assert_nothing_left 0 "the wrapped step returned"
