@@ -70,6 +70,8 @@ static ssize_t flow_read(struct flow *f, int fd)
 	while (n < 0 && errno == EINTR);
 	if (n > 0)
 		f->r += (size_t)n;
+	if (f->r > f->peak)
+		f->peak = f->r;
 	return n;
 }
 
@@ -130,6 +132,8 @@ static int flow_append(struct flow *f, const char *data, size_t len)
 		return -1;
 	memcpy(f->buf + f->r, data, len);
 	f->r += len;
+	if (f->r > f->peak)
+		f->peak = f->r;
 	f->p = f->parsed = f->r;
 	return 0;
 }
@@ -1145,8 +1149,8 @@ void conn_free(struct conn *c)
 	free(c->body_target);
 	load_track_end(c);
 	flow_drop_injection(&c->req);
-	proxy_buf_put(c->proxy, c->req.buf);
-	proxy_buf_put(c->proxy, c->resp.buf);
+	proxy_buf_put(c->proxy, c->req.buf, c->req.peak);
+	proxy_buf_put(c->proxy, c->resp.buf, c->resp.peak);
 	proxy_conn_closed(c->proxy, c);
 	free(c);
 }

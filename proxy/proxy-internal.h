@@ -28,6 +28,7 @@ struct flow {
 	size_t p;		/* bytes before this are released for writing */
 	size_t parsed;		/* bytes before this went through the parser */
 	size_t r;		/* bytes before this have been read */
+	size_t peak;		/* the most of buf r ever reached */
 	struct iovec inj[3];	/* a rewritten request, written before buf */
 	int ninj;		/* entries of inj still to write */
 	int inj_at;		/* the first of them */
@@ -135,7 +136,8 @@ void conn_free(struct conn *c);
 
 /* server.c */
 char *proxy_buf_get(struct proxy *p);
-void proxy_buf_put(struct proxy *p, char *buf);
+/* Give back a buffer whose first used bytes were written to. */
+void proxy_buf_put(struct proxy *p, char *buf, size_t used);
 void proxy_conn_closed(struct proxy *p, struct conn *c);
 void proxy_audit(struct proxy *p, const struct conn *c);
 

@@ -24,10 +24,14 @@ char *proxy_buf_get(struct proxy *p)
 	return xmap_pages(FLOW_BUF_SIZE);
 }
 
-void proxy_buf_put(struct proxy *p, char *buf)
+void proxy_buf_put(struct proxy *p, char *buf, size_t used)
 {
 	if (p->nbuf_cache < PROXY_BUF_CACHE) {
-		madvise(buf + FLOW_BUF_KEEP, FLOW_BUF_SIZE - FLOW_BUF_KEEP, MADV_DONTNEED);
+		/* Only a stream's buffer has pages past the first to give back:
+		 * short exchanges pay no syscall. */
+		if (used > FLOW_BUF_KEEP)
+			madvise(buf + FLOW_BUF_KEEP, FLOW_BUF_SIZE - FLOW_BUF_KEEP,
+				MADV_DONTNEED);
 		p->buf_cache[p->nbuf_cache++] = buf;
 	} else {
 		munmap(buf, FLOW_BUF_SIZE);
