@@ -284,13 +284,11 @@ static void wait_sweeper(struct session_process *sp)
 static json_t *images_now(void *arg)
 {
 	struct session_process *sp = arg;
-	struct docker *d = docker_open(sp->cfg->docker_socket);
-	struct cw_error err = { 0 };
 	json_t *answer = NULL, *set = NULL, *img, *tag;
 	size_t i, j;
 
-	if (docker_call(d, "GET", "/images/json?all=1", IMAGES_NOW_TIMEOUT_MS, &answer, &err) ==
-	    200) {
+	if (docker_get_in_child(sp->cfg->docker_socket, "/images/json?all=1",
+				IMAGES_NOW_TIMEOUT_MS, &answer) == 200) {
 		set = json_object();
 		json_array_foreach(answer, i, img)
 		{
@@ -304,7 +302,6 @@ static json_t *images_now(void *arg)
 		}
 	}
 	json_decref(answer);
-	docker_close(d);
 	return set;
 }
 
