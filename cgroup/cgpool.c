@@ -20,46 +20,90 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-static int open_pool(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
-		     const char *root, bool existing, struct cw_error *err)
+static const char *const manager_names[] = { "none", "cgroupfs", "systemd" };
+
+const char *cgpool_manager_name(enum cgpool_manager m)
+{
+	return (size_t)m < ARRAY_SIZE(manager_names) ? manager_names[m] : "none";
+}
+
+int cgpool_manager_parse(const char *name, enum cgpool_manager *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(manager_names); i++)
+		if (strcmp(name, manager_names[i]) == 0) {
+			*m = (enum cgpool_manager)i;
+			return 0;
+		}
+	return -1;
+}
+
+bool cgpool_host_unified(void)
 {
 	struct statfs fs;
 
+	return statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+bool cgpool_host_systemd(void)
+{
+	return access("/run/systemd/system", F_OK) == 0;
+}
+
+/* The backend for a manager, and the names it derives from the session. */
+static void pick_backend(struct cgpool *pool, enum cgpool_manager m, const char *session,
+			 const char *root)
+{
+	pool->manager = m;
+	if (root != NULL)
+		snprintf(pool->root, sizeof(pool->root), "%s", root);
+	else if (m != CGPOOL_NONE && (m == CGPOOL_SYSTEMD || cgpool_host_unified()))
+		snprintf(pool->root, sizeof(pool->root), "/sys/fs/cgroup");
+	switch (m) {
+	case CGPOOL_NONE:
+		pool->ops = &cgpool_none_ops;
+		return;
+	case CGPOOL_SYSTEMD:
+		pool->ops = &cgpool_systemd_ops;
+		cgpool_systemd_names(pool, session);
+		return;
+	case CGPOOL_CGROUPFS:
+		pool->ops = pool->root[0] ? &cgpool_v2_ops : &cgpool_v1_ops;
+		snprintf(pool->path, sizeof(pool->path), "/ci-wrap/%s", session);
+		snprintf(pool->parent, sizeof(pool->parent), "%s", pool->path);
+		return;
+	}
+}
+
+static int open_pool(struct cgpool *pool, enum cgpool_manager m, const char *session,
+		     const struct cgpool_limits *limits, const char *root, bool existing,
+		     struct cw_error *err)
+{
 	memset(pool, 0, sizeof(*pool));
 	pool->existing = existing;
 	pool->limits = *limits;
-	snprintf(pool->path, sizeof(pool->path), "/ci-wrap/%s", session);
-	if (root != NULL) {
-		snprintf(pool->root, sizeof(pool->root), "%s", root);
-		pool->ops = &cgpool_v2_ops;
-	} else if (statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
-		snprintf(pool->root, sizeof(pool->root), "/sys/fs/cgroup");
-		pool->ops = &cgpool_v2_ops;
-	} else {
-		pool->ops = &cgpool_v1_ops;
-	}
+	pick_backend(pool, m, session, root);
 	if (pool->ops->create(pool, err) < 0) {
 		struct cw_error ignored;
 
-		if (!existing)
+		if (!existing && pool->priv)
 			pool->ops->destroy(pool, &ignored);
 		cgpool_close(pool);
-		return cw_error_wrap(err, "creating the cgroup pool %s (cgroup %s)", pool->path,
-				     pool->ops->name);
+		return cw_error_wrap(err, "creating the cgroup pool %s (%s, cgroup %s)", pool->path,
+				     cgpool_manager_name(m), pool->ops->name);
 	}
 	return 0;
 }
 
-int cgpool_open(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
-		const char *root, struct cw_error *err)
+int cgpool_open(struct cgpool *pool, enum cgpool_manager m, const char *session,
+		const struct cgpool_limits *limits, const char *root, struct cw_error *err)
 {
-	return open_pool(pool, session, limits, root, false, err);
+	return open_pool(pool, m, session, limits, root, false, err);
 }
 
-int cgpool_attach(struct cgpool *pool, const char *session, const struct cgpool_limits *limits,
-		  const char *root, struct cw_error *err)
+int cgpool_attach(struct cgpool *pool, enum cgpool_manager m, const char *session,
+		  const struct cgpool_limits *limits, const char *root, struct cw_error *err)
 {
-	return open_pool(pool, session, limits, root, true, err);
+	return open_pool(pool, m, session, limits, root, true, err);
 }
 
 int cgpool_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
@@ -77,6 +121,11 @@ int cgpool_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
 }
 
 const char *cgpool_parent(const struct cgpool *pool)
+{
+	return pool->parent[0] ? pool->parent : NULL;
+}
+
+const char *cgpool_path(const struct cgpool *pool)
 {
 	return pool->path;
 }
@@ -112,8 +161,54 @@ void cgpool_close(struct cgpool *pool)
 
 const char *cgpool_version(const struct cgpool *pool)
 {
-	return pool->ops->name;
+	return pool->ops ? pool->ops->name : "none";
 }
+
+/* The none manager: nothing to make, enter or remove. A non-NULL priv
+ * marks the pool open, as for the other backends. */
+static int none_create(struct cgpool *pool, struct cw_error *err)
+{
+	(void)err;
+	pool->priv = pool;
+	return 0;
+}
+
+static int none_pid(struct cgpool *pool, pid_t pid, struct cw_error *err)
+{
+	(void)pool;
+	(void)pid;
+	(void)err;
+	return 0;
+}
+
+static void none_stats(struct cgpool *pool, struct cgpool_stats *stats)
+{
+	(void)pool;
+	(void)stats;
+}
+
+static int none_end(struct cgpool *pool, struct cw_error *err)
+{
+	(void)pool;
+	(void)err;
+	return 0;
+}
+
+static void none_release(struct cgpool *pool)
+{
+	(void)pool;
+}
+
+const struct cgpool_ops cgpool_none_ops = {
+	.name = "none",
+	.create = none_create,
+	.enter = none_pid,
+	.leave = none_pid,
+	.stats = none_stats,
+	.kill = none_end,
+	.destroy = none_end,
+	.release = none_release,
+};
 
 int cgpool_write(const char *dir, const char *file, const char *value, struct cw_error *err)
 {

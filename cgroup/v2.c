@@ -22,11 +22,6 @@
  * what keeps an OOM inside it. */
 static const char *const ctrl_names[] = { "cpu", "memory", "pids" };
 
-struct v2_state {
-	char dir[512];	/* <root>/ci-wrap/<session> */
-	char leaf[600]; /* <dir>/job */
-};
-
 static bool present(const char *dir, const char *file)
 {
 	char path[PATH_MAX];
@@ -133,7 +128,7 @@ static int v2_create(struct cgpool *pool, struct cw_error *err)
 	return 0;
 }
 
-static int v2_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
+int cgpool_v2_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
 {
 	struct v2_state *st = pool->priv;
 	char v[32];
@@ -142,7 +137,7 @@ static int v2_enter(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return cgpool_write(st->leaf, "cgroup.procs", v, err);
 }
 
-static int v2_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
+int cgpool_v2_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
 {
 	char v[32];
 
@@ -150,7 +145,7 @@ static int v2_leave(struct cgpool *pool, pid_t pid, struct cw_error *err)
 	return cgpool_write(pool->root, "cgroup.procs", v, err);
 }
 
-static void v2_stats(struct cgpool *pool, struct cgpool_stats *s)
+void cgpool_v2_stats(struct cgpool *pool, struct cgpool_stats *s)
 {
 	struct v2_state *st = pool->priv;
 	int64_t us = cgpool_read_key(st->dir, "cpu.stat", "usage_usec");
@@ -214,7 +209,7 @@ static void kill_each(const char *dir)
 
 /* cgroup.kill (Linux 5.14+) kills the whole subtree at once, forks in
  * flight included; it is written again while processes still join. */
-static int v2_kill(struct cgpool *pool, struct cw_error *err)
+int cgpool_v2_kill(struct cgpool *pool, struct cw_error *err)
 {
 	struct v2_state *st = pool->priv;
 	uint64_t deadline = now_ms() + CGPOOL_KILL_WAIT_MS;
@@ -253,10 +248,10 @@ static void v2_release(struct cgpool *pool)
 const struct cgpool_ops cgpool_v2_ops = {
 	.name = "v2",
 	.create = v2_create,
-	.enter = v2_enter,
-	.leave = v2_leave,
-	.stats = v2_stats,
-	.kill = v2_kill,
+	.enter = cgpool_v2_enter,
+	.leave = cgpool_v2_leave,
+	.stats = cgpool_v2_stats,
+	.kill = cgpool_v2_kill,
 	.destroy = v2_destroy,
 	.release = v2_release,
 };

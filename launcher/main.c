@@ -11,11 +11,13 @@
 
 #include "../common/error.h"
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/util.h"
 #include "child.h"
 #include "cli.h"
 #include "reap.h"
 #include "registry.h"
+#include "session-end.h"
 #include "session.h"
 
 #define EXIT_CIWRAP 125
@@ -62,7 +64,7 @@ static char **command_env(const struct session *s, struct command_vars *v)
 	snprintf(v->session, sizeof(v->session), "CI_WRAP_SESSION=%s", s->id);
 	env[k++] = v->docker_host;
 	env[k++] = v->session;
-	if (s->cgroup[0]) {
+	if (s->manager != CGPOOL_NONE) {
 		snprintf(v->cgroup, sizeof(v->cgroup), "CI_WRAP_CGROUP=%s", s->cgroup);
 		env[k++] = v->cgroup;
 	}
@@ -78,6 +80,27 @@ static void note_signal(int sig)
 		late_signal = sig;
 	if (sig == SIGCHLD)
 		child_reap();
+}
+
+/* The session process died (it was killed, or crashed) before its teardown
+ * ended: the launcher ends the session itself, in the same order. */
+static void end_orphaned(struct session *s, const struct cw_config *cfg, char *summary,
+			 size_t size)
+{
+	struct session_end e = { .id = s->id, .docker_socket = cfg->docker_socket,
+				 .manager = s->manager, .dir = s->dir, .daemon = true,
+				 .oom_fd = -1,
+				 .teardown = { .grace_ms = cfg->grace_ms,
+					       .keep_images = cfg->keep_images } };
+	struct session_end_result r = { 0 };
+	char counts[256];
+
+	cgpool_close(&s->pool);
+	session_end(&e, &r);
+	teardown_describe(r.objects.removed, counts, sizeof(counts));
+	snprintf(summary, size, "session %s: removed %s%s", s->id, counts,
+		 json_array_size(r.objects.leaked) ? "; some resources could not be removed" : "");
+	json_decref(r.objects.leaked);
 }
 
 static int run(struct cw_config *cfg)
@@ -109,7 +132,7 @@ static int run(struct cw_config *cfg)
 	}
 	cw_verbose("session %s: proxy at unix://%s", s.id, s.socket_path);
 	env = command_env(&s, &vars);
-	pid = child_spawn(cfg->command, env, s.cgroup[0] ? &s.pool : NULL, &err);
+	pid = child_spawn(cfg->command, env, &s.pool, &err);
 	if (pid < 0) {
 		cw_log(CW_LOG_QUIET, "%s", err.msg);
 		wstatus = EXIT_CIWRAP << 8;
@@ -121,8 +144,7 @@ static int run(struct cw_config *cfg)
 	if (session_wait_done(&s, sigfd, note_signal, summary, sizeof(summary)) < 0) {
 		cw_log(CW_LOG_QUIET, "session %s: the session process died before teardown ended",
 		       s.id);
-		session_cleanup(&s);
-		session_remove_pool(&s);
+		end_orphaned(&s, cfg, summary, sizeof(summary));
 	}
 	cgpool_close(&s.pool); /* the session process removed it */
 	child_kill_strays(s.pid);
@@ -175,8 +197,7 @@ static int start(struct cw_config *cfg)
 		return EXIT_CIWRAP;
 	}
 	s.guard_pid = getppid();
-	if (session_make_pool(&s, cfg, &err) < 0 ||
-	    (s.cgroup[0] && cgpool_enter(&s.pool, s.guard_pid, &err) < 0) ||
+	if (session_make_pool(&s, cfg, &err) < 0 || cgpool_enter(&s.pool, s.guard_pid, &err) < 0 ||
 	    session_spawn(&s, cfg, &err) < 0 || session_wait_ready(&s, START_TIMEOUT_MS, &err) < 0) {
 		cw_log(CW_LOG_QUIET, "%s", err.msg);
 		session_cleanup(&s);
@@ -188,7 +209,7 @@ static int start(struct cw_config *cfg)
 	print_quoted(s.socket_path);
 	fputs("; export CI_WRAP_SESSION=", stdout);
 	print_quoted(s.id);
-	if (s.cgroup[0]) {
+	if (s.manager != CGPOOL_NONE) {
 		fputs("; export CI_WRAP_CGROUP=", stdout);
 		print_quoted(s.cgroup);
 	}
@@ -199,32 +220,56 @@ static int start(struct cw_config *cfg)
 	return 0;
 }
 
-/* Move our shell and ourselves out of the pool, signal the session process
- * and wait for its summary. */
+/* Move the guarded shell and every ancestor of ours out of the pool before
+ * the session kills what is in it: `stop` may run through timeout, sudo,
+ * env or a subshell, and none of those, nor the job shell, may die. */
+static void leave_pool(const struct registry_entry *e)
+{
+	struct cgpool_limits none = { 0, 0, 0 };
+	struct cgpool pool;
+	struct cw_error err;
+	pid_t pid = getpid(), ppid;
+
+	if (e->manager == CGPOOL_NONE ||
+	    cgpool_attach(&pool, e->manager, e->id, &none, NULL, &err) < 0)
+		return;
+	if (e->guard_pid > 0)
+		cgpool_leave(&pool, e->guard_pid, &err);
+	while (pid > 1 && proc_stat(pid, &ppid, NULL) == 0) {
+		cgpool_leave(&pool, pid, &err);
+		pid = ppid;
+	}
+	cgpool_close(&pool);
+}
+
+/* Signal the session process and wait for its summary. */
 static void stop_one(const struct registry_entry *e, int64_t grace_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)grace_ms + 120000;
-	char line[1024], path[64];
-	struct cgpool pool;
-	struct cgpool_limits none = { 0, 0, 0 };
-	struct cw_error err;
+	char line[1024];
 
-	if (e->cgroup[0] && cgpool_attach(&pool, e->id, &none, NULL, &err) == 0) {
-		cgpool_leave(&pool, getppid(), &err);
-		cgpool_leave(&pool, getpid(), &err);
-		cgpool_close(&pool);
-	}
+	leave_pool(e);
 	if (kill(e->pid, SIGTERM) < 0) {
 		cw_log(CW_LOG_NORMAL, "session %s: already stopped", e->id);
 		return;
 	}
-	snprintf(path, sizeof(path), "%d", (int)e->pid);
 	while (now_ms() < deadline && registry_owner_alive(e->owner))
 		usleep(20000);
 	if (registry_take_summary(e->id, line, sizeof(line)) == 0)
 		cw_log(CW_LOG_NORMAL, "%s", line);
 	else
 		cw_log(CW_LOG_NORMAL, "session %s: stopped", e->id);
+}
+
+/* stop --session ID of a session whose processes are gone: clean it as
+ * reap would, rather than leave it to the next sweep. */
+static int stop_dead(const struct cw_config *cfg, const char *id)
+{
+	struct reap_opts o = { .docker_socket = cfg->docker_socket, .labels = true,
+			       .grace_ms = cfg->grace_ms, .only = id,
+			       .quiet = cfg->verbosity == CW_LOG_QUIET };
+
+	return reap_run(&o);
 }
 
 /* ci-wrap stop: --session, else $CI_WRAP_SESSION, else this job's sessions
@@ -241,11 +286,13 @@ static int stop(const struct cw_config *cfg)
 		if (id ? strcmp(e->id, id) != 0 : strcmp(e->job, cfg->job_id) != 0)
 			continue;
 		if (!registry_owner_alive(e->owner))
-			continue; /* reap's business */
+			continue; /* reap's business, below */
 		stop_one(e, cfg->grace_ms);
 		stopped++;
 	}
 	free(list);
+	if (stopped == 0 && cfg->session && stop_dead(cfg, cfg->session) > 0)
+		return 0;
 	if (stopped == 0)
 		cw_log(CW_LOG_NORMAL, "no running session %s%s: nothing to stop", id ? id : "of job ",
 		       id ? "" : cfg->job_id);

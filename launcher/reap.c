@@ -14,6 +14,7 @@
 #include "../common/util.h"
 #include "docker.h"
 #include "registry.h"
+#include "session-end.h"
 #include "teardown.h"
 
 /* A summary line `ci-wrap stop` did not collect is dropped after this. */
@@ -25,7 +26,15 @@ struct found {
 	char owner[256]; /* its owner */
 	char dir[4096];	 /* socket directory, "" if unknown */
 	time_t started;	 /* when it started, 0 if unknown */
+	enum cgpool_manager manager; /* who made its pool */
 };
+
+/* A session known only by its labels lost its registry entry: its pool, if
+ * any is left, is where this host's manager would have put it. */
+static enum cgpool_manager host_manager(void)
+{
+	return cgpool_host_systemd() && cgpool_host_unified() ? CGPOOL_SYSTEMD : CGPOOL_CGROUPFS;
+}
 
 static bool seen(const struct found *list, size_t n, const char *id)
 {
@@ -51,6 +60,8 @@ static time_t owner_started(const char *owner)
 static bool should_reap(const struct reap_opts *o, const struct found *f)
 {
 	if (o->skip && strcmp(f->id, o->skip) == 0)
+		return false;
+	if (o->only && strcmp(f->id, o->only) != 0)
 		return false;
 	if (!registry_owner_local(f->owner))
 		return false; /* another host's: never ours to touch */
@@ -95,6 +106,7 @@ static int scan_labels(struct docker *d, struct found **list, size_t *n, size_t 
 			snprintf((*list)[*n].id, sizeof((*list)[*n].id), "%s", id);
 			snprintf((*list)[*n].owner, sizeof((*list)[*n].owner), "%s", owner);
 			(*list)[*n].started = owner_started(owner);
+			(*list)[*n].manager = host_manager();
 			(*n)++;
 		}
 		json_decref(answer);
@@ -102,52 +114,25 @@ static int scan_labels(struct docker *d, struct found **list, size_t *n, size_t 
 	return rc;
 }
 
-static void remove_pool(const char *id, const struct reap_opts *o)
+static void reap_one(const struct reap_opts *o, const struct found *f)
 {
-	struct cgpool pool;
-	struct cgpool_limits none = { 0, 0, 0 };
-	struct cw_error err;
-
-	if (o->dry_run || cgpool_attach(&pool, id, &none, NULL, &err) < 0)
-		return;
-	if (cgpool_kill(&pool, &err) < 0 || cgpool_destroy(&pool, &err) < 0)
-		cw_log(o->quiet ? CW_LOG_DEBUG : CW_LOG_QUIET, "reap: %s", err.msg);
-	cgpool_close(&pool);
-}
-
-static void remove_dir(const char *dir)
-{
-	char sock[4200];
-
-	if (dir[0] == '\0' || strncmp(strrchr(dir, '/') ? strrchr(dir, '/') : "", "/ci-wrap.", 9))
-		return; /* only our own private directories */
-	snprintf(sock, sizeof(sock), "%s/docker.sock", dir);
-	unlink(sock);
-	rmdir(dir);
-}
-
-static void reap_one(struct docker *d, const struct reap_opts *o, const struct found *f)
-{
-	struct teardown_opts t = { .session = f->id, .grace_ms = o->grace_ms,
-				   .keep_images = false, .dry_run = o->dry_run };
-	struct teardown_result res = { 0 };
+	struct session_end e = { .id = f->id, .docker_socket = o->docker_socket,
+				 .manager = f->manager, .dir = f->dir, .daemon = true,
+				 .oom_fd = -1,
+				 .teardown = { .grace_ms = o->grace_ms, .dry_run = o->dry_run } };
+	struct session_end_result r = { 0 };
 	char counts[256];
 
-	t.loaded_images = registry_images(f->id);
+	e.teardown.loaded_images = registry_images(f->id);
 	if (!o->quiet)
 		printf("%s session %s (owner %s)\n", o->dry_run ? "would reap" : "reaping", f->id,
 		       f->owner);
-	teardown_session(d, &t, &res);
-	remove_pool(f->id, o);
-	if (!o->dry_run) {
-		remove_dir(f->dir);
-		registry_remove(f->id);
-	}
-	teardown_describe(res.removed, counts, sizeof(counts));
+	session_end(&e, &r);
+	teardown_describe(r.objects.removed, counts, sizeof(counts));
 	if (!o->quiet)
 		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);
-	json_decref(res.leaked);
-	json_decref(t.loaded_images);
+	json_decref(r.objects.leaked);
+	json_decref(e.teardown.loaded_images);
 }
 
 /* Sessions named by the registry. */
@@ -162,6 +147,7 @@ static struct found *scan_registry(size_t *n, size_t *cap)
 		snprintf(list[i].owner, sizeof(list[i].owner), "%s", reg[i].owner);
 		snprintf(list[i].dir, sizeof(list[i].dir), "%s", reg[i].dir);
 		list[i].started = reg[i].created;
+		list[i].manager = reg[i].manager;
 	}
 	*n = nreg;
 	*cap = nreg + 1;
@@ -195,10 +181,10 @@ int reap_run(const struct reap_opts *o)
 	for (size_t i = 0; i < n; i++) {
 		if (!should_reap(o, &list[i]))
 			continue;
-		reap_one(d, o, &list[i]);
+		reap_one(o, &list[i]);
 		reaped++;
 	}
-	if (!o->quiet && reaped == 0)
+	if (!o->quiet && reaped == 0 && o->only == NULL)
 		printf("nothing to reap\n");
 	docker_close(d);
 	free(list);

@@ -21,6 +21,7 @@ struct reap_opts {
 	int64_t grace_ms;	   /* for containers still running */
 	bool quiet;		   /* print nothing */
 	const char *skip;	   /* a session id never to touch (our own), or NULL */
+	const char *only;	   /* the one session to reap (`stop --session`), or NULL */
 	bool labels;		   /* also find sessions by label on the daemon */
 };
 

@@ -37,8 +37,10 @@ static void entry_path(const char *id, const char *suffix, char *buf, size_t siz
 int registry_add(const struct registry_entry *e, struct cw_error *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "id", e->id, "job", e->job, "owner",
-			      e->owner, "dir", e->dir, "cgroup", e->cgroup, "pid", (int)e->pid);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "id", e->id, "job", e->job,
+			      "owner", e->owner, "dir", e->dir, "cgroup", e->cgroup, "manager",
+			      cgpool_manager_name(e->manager), "pid", (int)e->pid, "guard_pid",
+			      (int)e->guard_pid);
 	int rc;
 
 	entry_path(e->id, ".json", path, sizeof(path));
@@ -110,7 +112,12 @@ static bool load_entry(const char *path, struct registry_entry *e)
 	COPY(dir, "dir");
 	COPY(cgroup, "cgroup");
 #undef COPY
+	/* Entries written before managers were recorded: cgroupfs had a path. */
+	v = json_string_value(json_object_get(o, "manager"));
+	if (v == NULL || cgpool_manager_parse(v, &e->manager) < 0)
+		e->manager = e->cgroup[0] ? CGPOOL_CGROUPFS : CGPOOL_NONE;
 	e->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+	e->guard_pid = (pid_t)json_integer_value(json_object_get(o, "guard_pid"));
 	e->created = stat(path, &st) == 0 ? st.st_mtime : 0;
 	json_decref(o);
 	return e->id[0] != '\0';

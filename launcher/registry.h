@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "../cgroup/cgpool.h"
 #include "../common/error.h"
 
 struct registry_entry {
@@ -24,7 +25,9 @@ struct registry_entry {
 	char owner[256];    /* ci-wrap.owner: host/boot id/pid/start time */
 	char dir[PATH_MAX]; /* private socket directory */
 	char cgroup[PATH_MAX]; /* pool path, "" without a pool */
+	enum cgpool_manager manager; /* who made the pool: reattach the same */
 	pid_t pid;	    /* the session process */
+	pid_t guard_pid;    /* start: the job shell the session guards, else 0 */
 	time_t created;	    /* when the entry was written */
 };
 

@@ -23,6 +23,7 @@
 #include "docker.h"
 #include "reap.h"
 #include "registry.h"
+#include "session-end.h"
 #include "session-internal.h"
 #include "teardown.h"
 
@@ -239,6 +240,8 @@ static void register_session(const struct session_process *sp)
 	snprintf(e.owner, sizeof(e.owner), "%s", sp->owner);
 	snprintf(e.dir, sizeof(e.dir), "%s", sp->s->dir);
 	snprintf(e.cgroup, sizeof(e.cgroup), "%s", sp->s->cgroup);
+	e.manager = sp->s->manager;
+	e.guard_pid = sp->s->guard_pid;
 	if (registry_add(&e, &err) < 0)
 		cw_verbose("%s", err.msg);
 }
@@ -314,12 +317,12 @@ static void image_loaded(void *arg, const char *ref)
 	registry_add_image(sp->s->id, ref);
 }
 
-/* The daemon's cgroup driver, asked in a child (the session process, which
- * lives as long as the job, never maps libcurl) while the proxy already
- * serves with the pool as cgroup parent: cgroupfs, the common case. Docker's
- * systemd driver takes only a "*.slice" parent, which would need a transient
- * slice made over D-Bus: not supported, so containers then stay outside the
- * pool (the command is still in it). */
+/* On a host without systemd the launcher chose the cgroupfs manager without
+ * asking the daemon (docker's systemd driver needs systemd as init). A daemon
+ * configured for it anyway is asked about here, in a child (the session
+ * process, which lives as long as the job, never maps libcurl), while the
+ * proxy already serves: containers then cannot join the pool, and the
+ * session says so once. */
 static void on_driver(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct session_process *sp = w->data;
@@ -339,8 +342,8 @@ static void on_driver(struct ev_loop *loop, ev_io *w, int revents)
 	waitpid(sp->driver_pid, NULL, 0);
 	sp->driver_pid = 0;
 	if (strcmp(sp->driver, "systemd") == 0) {
-		cw_warn("session %s: the daemon uses the systemd cgroup driver, which ci-wrap "
-			"does not support yet: containers run outside the pool",
+		cw_warn("session %s: the daemon uses the systemd cgroup driver, but this host "
+			"does not run systemd: containers run outside the pool",
 			sp->s->id);
 		proxy_set_cgroup_parent(sp->proxy, NULL);
 	}
@@ -350,7 +353,8 @@ static void query_cgroup_driver(struct session_process *sp)
 {
 	int pipefd[2];
 
-	if (sp->s->cgroup[0] == '\0' || pipe2(pipefd, O_CLOEXEC) < 0)
+	if (sp->s->manager != CGPOOL_CGROUPFS || cgpool_host_systemd() ||
+	    pipe2(pipefd, O_CLOEXEC) < 0)
 		return;
 	sp->driver_pid = fork();
 	if (sp->driver_pid == 0) {
@@ -402,7 +406,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.listen_fd = sp->s->listen_fd,
 		.upstream_path = sp->cfg->docker_socket,
 		.rewrite = { .labels = labels,
-			     .cgroup_parent = sp->s->cgroup[0] ? sp->s->cgroup : NULL,
+			     .cgroup_parent = sp->s->parent[0] ? sp->s->parent : NULL,
 			     .max_body = REWRITE_BODY_MAX },
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
@@ -449,63 +453,15 @@ static json_t *counts_json(const uint64_t *created, const unsigned *removed)
 	return o;
 }
 
-/* What the pool measured; all -1 without a pool. */
-struct pool_result {
-	struct cgpool_stats stats; /* peak memory, CPU, OOM kills */
-	int killed;		   /* processes killed in the pool */
-};
-
 static json_t *int_or_null(int64_t v)
 {
 	return v >= 0 ? json_integer(v) : json_null();
 }
 
-/* v1 counts an OOM kill in the victim's memcg, gone with its container by
- * now: the pool's OOM events, counted since the start, say more. */
-static void merge_oom_events(int oom_fd, struct cgpool_stats *stats)
+static void write_report(const struct session_process *sp, const struct session_end_result *r)
 {
-	uint64_t events = 0;
-
-	if (oom_fd < 0)
-		return;
-	if (read(oom_fd, &events, sizeof(events)) == sizeof(events) &&
-	    (int64_t)events > stats->oom_kills)
-		stats->oom_kills = (int64_t)events;
-	close(oom_fd);
-}
-
-/* Step 4 of teardown: read the pool's numbers, kill what is left in it
- * (daemons the command started), remove it in every hierarchy. The session
- * process opens the pool (the launcher made it) only now: libcgroup's
- * initialisation writes ~0.8 MiB of tables, not worth holding for a job. */
-static void finish_pool(struct session_process *sp, struct pool_result *pr)
-{
-	struct cgpool_limits limits = { sp->cfg->memory, sp->cfg->cpus, sp->cfg->pids };
-	struct cw_error err = { 0 };
-
-	pr->stats = (struct cgpool_stats){ -1, -1, -1 };
-	pr->killed = 0;
-	if (sp->s->cgroup[0] == '\0')
-		return;
-	if (cgpool_attach(&sp->s->pool, sp->s->id, &limits, NULL, &err) < 0) {
-		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
-		return;
-	}
-	cgpool_stats(&sp->s->pool, &pr->stats);
-	merge_oom_events(sp->s->oom_fd, &pr->stats);
-	pr->killed = cgpool_kill(&sp->s->pool, &err);
-	if (pr->killed < 0)
-		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
-	else if (pr->killed > 0)
-		cw_verbose("session %s: killed %d process(es) left in the pool", sp->s->id,
-			   pr->killed);
-	if (cgpool_destroy(&sp->s->pool, &err) < 0)
-		cw_log(CW_LOG_QUIET, "session %s: %s", sp->s->id, err.msg);
-}
-
-static void write_report(const struct session_process *sp, const struct teardown_result *res,
-			 const struct pool_result *pr)
-{
+	const struct teardown_result *res = &r->objects;
+	const struct cgpool_stats *ps = &r->stats;
 	const struct proxy_stats *st = proxy_stats(sp->proxy);
 	json_t *cmd = json_array(), *report;
 	char started[40];
@@ -520,9 +476,9 @@ static void write_report(const struct session_process *sp, const struct teardown
 		(double)(now_ms() - sp->s->started_ms) / 1000.0, "cgroup", "path",
 		sp->s->cgroup[0] ? json_string(sp->s->cgroup) : json_null(), "memory_limit_bytes",
 		sp->cfg->memory ? json_integer(sp->cfg->memory) : json_null(), "memory_peak_bytes",
-		int_or_null(pr->stats.memory_peak), "cpu_usage_s",
-		pr->stats.cpu_s >= 0 ? json_real(pr->stats.cpu_s) : json_null(), "oom_kills",
-		int_or_null(pr->stats.oom_kills), "docker",
+		int_or_null(ps->memory_peak), "cpu_usage_s",
+		ps->cpu_s >= 0 ? json_real(ps->cpu_s) : json_null(), "oom_kills",
+		int_or_null(ps->oom_kills), "docker",
 		"requests", (json_int_t)st->requests, "denied", (json_int_t)st->denied, "created",
 		counts_json(st->created, NULL), "removed", counts_json(NULL, res->removed),
 		"leaked", res->leaked);
@@ -531,19 +487,21 @@ static void write_report(const struct session_process *sp, const struct teardown
 	json_decref(report);
 }
 
-static void summarize(const struct session_process *sp, const struct teardown_result *res,
-		      const struct pool_result *pr, char *line, size_t size)
+static void summarize(const struct session_process *sp, const struct session_end_result *r,
+		      char *line, size_t size)
 {
+	const struct teardown_result *res = &r->objects;
+	const struct cgpool_stats *ps = &r->stats;
 	char counts[256], pool[128] = "";
 	size_t leaked = json_array_size(res->leaked);
 
 	teardown_describe(res->removed, counts, sizeof(counts));
-	if (pr->stats.memory_peak >= 0)
+	if (ps->memory_peak >= 0)
 		snprintf(pool, sizeof(pool), "; peak memory %lld MiB; cpu %.1f s",
-			 (long long)(pr->stats.memory_peak >> 20), pr->stats.cpu_s);
-	if (pr->stats.oom_kills > 0)
+			 (long long)(ps->memory_peak >> 20), ps->cpu_s);
+	if (ps->oom_kills > 0)
 		snprintf(pool + strlen(pool), sizeof(pool) - strlen(pool), "; %lld OOM kill%s",
-			 (long long)pr->stats.oom_kills, pr->stats.oom_kills == 1 ? "" : "s");
+			 (long long)ps->oom_kills, ps->oom_kills == 1 ? "" : "s");
 	snprintf(line, size, "session %s: removed %s%s%s", sp->s->id, counts, pool,
 		 leaked ? "; some resources could not be removed" : "");
 }
@@ -560,16 +518,34 @@ static void report_leaks(const struct teardown_result *res)
 	       json_string_value(json_object_get(l, "error")));
 }
 
+/* Everything the session made, whoever asked for the end: the command's
+ * exit, `ci-wrap stop`, the guarded shell's exit, or the launcher's death. */
+static void end_session(struct session_process *sp, struct session_end_result *r)
+{
+	struct session_end e = {
+		.id = sp->s->id,
+		.docker_socket = sp->cfg->docker_socket,
+		.manager = sp->s->manager,
+		.dir = sp->s->dir,
+		/* Only the proxy labels: if no create call went through it, nothing
+		 * of the session's can exist, and a job that never used Docker
+		 * costs no daemon call at all. */
+		.daemon = proxy_stats(sp->proxy)->create_calls > 0,
+		.oom_fd = sp->s->oom_fd,
+		.teardown = { .grace_ms = sp->cfg->grace_ms,
+			      .keep_images = sp->cfg->keep_images,
+			      .loaded_images = proxy_loaded_images(sp->proxy),
+			      .progress = isatty(STDERR_FILENO) &&
+					  sp->cfg->verbosity > CW_LOG_QUIET },
+	};
+
+	session_end(&e, r);
+}
+
 void session_process_main(struct session *s, const struct cw_config *cfg, int ctl_fd)
 {
 	struct session_process sp = { .s = s, .cfg = cfg, .ctl_fd = ctl_fd, .exit_status = -1 };
-	struct teardown_opts topts = { .session = s->id, .grace_ms = cfg->grace_ms,
-				       .keep_images = cfg->keep_images,
-				       .progress = isatty(STDERR_FILENO) &&
-						   cfg->verbosity > CW_LOG_QUIET };
-	struct teardown_result res = { 0 };
-	struct pool_result pr;
-	struct docker *docker;
+	struct session_end_result r = { 0 };
 	char line[1024], msg[1100];
 	json_t *labels;
 
@@ -579,33 +555,20 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
-	/* Only the proxy labels: if no create call went through it, nothing of
-	 * the session's can exist, and a job that never used Docker costs no
-	 * daemon call at all. */
-	if (proxy_stats(sp.proxy)->create_calls > 0) {
-		docker = docker_open(cfg->docker_socket);
-		topts.loaded_images = proxy_loaded_images(sp.proxy);
-		teardown_session(docker, &topts, &res);
-		docker_close(docker);
-	} else {
-		res.leaked = json_array();
-	}
-	finish_pool(&sp, &pr);
-	session_cleanup(s);
+	end_session(&sp, &r);
 	if (cfg->report_path)
-		write_report(&sp, &res, &pr);
-	report_leaks(&res);
-	summarize(&sp, &res, &pr, line, sizeof(line));
+		write_report(&sp, &r);
+	report_leaks(&r.objects);
+	summarize(&sp, &r, line, sizeof(line));
 	snprintf(msg, sizeof(msg), "done %s", line);
 	wait_sweeper(&sp);
 	if (sp.stopped && s->guard_pid > 0)
 		registry_put_summary(s->id, line); /* `ci-wrap stop` prints it */
 	else if (sp.launcher_gone || send(ctl_fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
 		cw_log(CW_LOG_NORMAL, "%s", line);
-	registry_remove(s->id);
 	proxy_free(sp.proxy);
 	json_decref(labels);
-	json_decref(res.leaked);
+	json_decref(r.objects.leaked);
 	if (sp.audit)
 		fclose(sp.audit);
 	_exit(0);

@@ -19,7 +19,11 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "docker.h"
 #include "session-internal.h"
+
+/* How long the launcher waits for the daemon's cgroup driver. */
+#define INFO_TIMEOUT_MS 10000
 
 static void make_id(struct session *s, const char *job)
 {
@@ -90,20 +94,69 @@ int session_create(struct session *s, const struct cw_config *cfg, struct cw_err
 	return 0;
 }
 
+/* Docker's cgroup driver, asked in a child so the launcher never maps
+ * libcurl; NULL if the daemon did not answer. */
+static char *daemon_cgroup_driver(const struct cw_config *cfg)
+{
+	json_t *info = NULL;
+	const char *v;
+	char *driver = NULL;
+
+	if (docker_get_in_child(cfg->docker_socket, "/info", INFO_TIMEOUT_MS, &info) == 200 &&
+	    (v = json_string_value(json_object_get(info, "CgroupDriver"))) != NULL)
+		driver = xstrdup(v);
+	json_decref(info);
+	return driver;
+}
+
+/* crun's choice, made before anything exists: a pool the daemon cannot put
+ * containers in is no pool. Without systemd as init, docker's systemd
+ * driver cannot work either, so only a systemd host asks the daemon. */
+static int choose_manager(const struct session *s, const struct cw_config *cfg,
+			  enum cgpool_manager *m, struct cw_error *err)
+{
+	_cleanup_free_ char *driver = NULL;
+	bool unified = cgpool_host_unified();
+
+	*m = CGPOOL_CGROUPFS;
+	if (cfg->no_cgroup) {
+		*m = CGPOOL_NONE;
+		return 0;
+	}
+	if (!cgpool_host_systemd())
+		return 0;
+	driver = daemon_cgroup_driver(cfg);
+	if (driver == NULL) {
+		/* dockerd's own default on such a host, for when it comes up. */
+		*m = unified ? CGPOOL_SYSTEMD : CGPOOL_CGROUPFS;
+		cw_verbose("session %s: no cgroup driver from the daemon; using %s", s->id,
+			   cgpool_manager_name(*m));
+		return 0;
+	}
+	if (strcmp(driver, "systemd") == 0 && !unified)
+		return cw_error_set(err, 0, "docker's systemd cgroup driver on a cgroup v1 host "
+				    "is not supported: run with --no-cgroup");
+	if (strcmp(driver, "systemd") == 0)
+		*m = CGPOOL_SYSTEMD;
+	return 0;
+}
+
 int session_make_pool(struct session *s, const struct cw_config *cfg, struct cw_error *err)
 {
 	struct cgpool_limits limits = { cfg->memory, cfg->cpus, cfg->pids };
 
-	if (cfg->no_cgroup) {
-		if (cfg->memory || cfg->cpus > 0 || cfg->pids)
-			return cw_error_set(err, 0, "--memory, --cpus and --pids need a pool: "
-					    "drop --no-cgroup");
+	if (cfg->no_cgroup && (cfg->memory || cfg->cpus > 0 || cfg->pids))
+		return cw_error_set(err, 0, "--memory, --cpus and --pids need a pool: "
+				    "drop --no-cgroup");
+	if (choose_manager(s, cfg, &s->manager, err) < 0)
+		return -1;
+	if (s->manager == CGPOOL_NONE)
 		cw_warn("session %s: running without a cgroup pool (--no-cgroup)", s->id);
-		return 0;
-	}
-	if (cgpool_open(&s->pool, s->id, &limits, NULL, err) < 0)
+	if (cgpool_open(&s->pool, s->manager, s->id, &limits, NULL, err) < 0)
 		return cw_error_wrap(err, "no cgroup pool (--no-cgroup runs without one)");
-	snprintf(s->cgroup, sizeof(s->cgroup), "%s", cgpool_parent(&s->pool));
+	snprintf(s->cgroup, sizeof(s->cgroup), "%s", cgpool_path(&s->pool));
+	snprintf(s->parent, sizeof(s->parent), "%s",
+		 cgpool_parent(&s->pool) ? cgpool_parent(&s->pool) : "");
 	return 0;
 }
 
@@ -111,7 +164,7 @@ void session_remove_pool(struct session *s)
 {
 	struct cw_error err;
 
-	if (s->cgroup[0] && (cgpool_kill(&s->pool, &err) < 0 || cgpool_destroy(&s->pool, &err) < 0))
+	if (s->pool.priv && (cgpool_kill(&s->pool, &err) < 0 || cgpool_destroy(&s->pool, &err) < 0))
 		cw_warn("%s", err.msg);
 	cgpool_close(&s->pool);
 }
@@ -134,9 +187,10 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 		json_array_append_new(labels, json_string(cfg->labels[i]));
 	for (char **a = cfg->command; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
-	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,s:s?,"
-			 "s:i,s:I,s:f,s:I,s:i}",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,"
+			 "s:s?,s:i,s:I,s:f,s:I,s:i}",
 			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
+			 "parent", s->parent, "manager", cgpool_manager_name(s->manager),
 			 "started_s", (json_int_t)s->started.tv_sec, "started_ns",
 			 (json_int_t)s->started.tv_nsec, "started_ms", (json_int_t)s->started_ms,
 			 "docker", cfg->docker_socket, "job", cfg->job_id, "labels", labels,
@@ -174,6 +228,10 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
 	copy_string(s->dir, sizeof(s->dir), o, "dir");
 	copy_string(s->socket_path, sizeof(s->socket_path), o, "socket");
 	copy_string(s->cgroup, sizeof(s->cgroup), o, "cgroup");
+	copy_string(s->parent, sizeof(s->parent), o, "parent");
+	if (cgpool_manager_parse(json_string_value(json_object_get(o, "manager")) ?: "",
+				 &s->manager) < 0)
+		s->id[0] = '\0'; /* refused below */
 	s->started.tv_sec = (time_t)json_integer_value(json_object_get(o, "started_s"));
 	s->started.tv_nsec = (long)json_integer_value(json_object_get(o, "started_ns"));
 	s->started_ms = (uint64_t)json_integer_value(json_object_get(o, "started_ms"));
@@ -244,7 +302,7 @@ int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_erro
 		return cw_error_set(err, errno, "creating the control socket");
 	/* The session process counts the pool's OOM events through the job
 	 * without opening the pool (libcgroup) until teardown. */
-	oom_fd = s->cgroup[0] ? cgpool_take_oom_fd(&s->pool) : -1;
+	oom_fd = cgpool_take_oom_fd(&s->pool);
 	pid = fork();
 	if (pid < 0) {
 		close(pair[0]);

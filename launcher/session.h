@@ -27,7 +27,9 @@ struct session {
 	char dir[PATH_MAX];	   /* private 0700 directory */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* proxy socket */
 	char cgroup[PATH_MAX];	   /* pool path relative to the hierarchy, "" if none */
-	struct cgpool pool;	   /* the pool, when cgroup[0] */
+	char parent[256];	   /* docker's cgroup parent for it, "" if none */
+	enum cgpool_manager manager; /* who made the pool */
+	struct cgpool pool;	   /* the pool (the none manager's without one) */
 	int listen_fd;		   /* listening socket, until handed to the session process */
 	int oom_fd;		   /* session process: the pool's OOM eventfd, or -1 */
 	int ctl_fd;		   /* launcher's end of the control pair */
@@ -39,7 +41,8 @@ struct session {
 
 int session_create(struct session *s, const struct cw_config *cfg, struct cw_error *err);
 
-/* Create the cgroup pool (unless --no-cgroup). */
+/* Choose the cgroup manager from the host and the daemon's driver, and
+ * create the pool with it (the none manager's with --no-cgroup). */
 int session_make_pool(struct session *s, const struct cw_config *cfg, struct cw_error *err);
 
 int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_error *err);

@@ -291,7 +291,7 @@ static void open_ok(struct cgpool *pool, const struct cgpool_limits *limits)
 {
 	struct cw_error err = { 0 };
 
-	if (cgpool_open(pool, SESSION, limits, root, &err) < 0)
+	if (cgpool_open(pool, CGPOOL_CGROUPFS, SESSION, limits, root, &err) < 0)
 		fail_msg("cgpool_open: %s", err.msg);
 	assert_string_equal(cgpool_version(pool), "v2");
 	assert_no_stray_files(at("ci-wrap"));
@@ -311,7 +311,7 @@ static void open_fails(const struct cgpool_limits *limits, const char *want, int
 	struct cgpool pool;
 	struct cw_error err = { 0 };
 
-	assert_int_equal(cgpool_open(&pool, SESSION, limits, root, &err), -1);
+	assert_int_equal(cgpool_open(&pool, CGPOOL_CGROUPFS, SESSION, limits, root, &err), -1);
 	if (strstr(err.msg, want) == NULL)
 		fail_msg("error '%s' does not say '%s'", err.msg, want);
 	assert_int_equal(err.code, code);
@@ -472,7 +472,7 @@ static void no_permission(void **state)
 
 		if (geteuid() == 0 && setresuid(65534, 65534, 65534) < 0)
 			_exit(3);
-		if (cgpool_open(&pool, SESSION, &no_limits, root, &err) != -1)
+		if (cgpool_open(&pool, CGPOOL_CGROUPFS, SESSION, &no_limits, root, &err) != -1)
 			_exit(1);
 		fprintf(stderr, "  error: %s\n", err.msg);
 		_exit(err.code == EACCES && strstr(err.msg, "cgroup.subtree_control: Permission denied")
@@ -513,7 +513,7 @@ static void attach_writes_nothing(void **state)
 	cgpool_close(&pool);
 	put(at(POOL), "cgroup.subtree_control", "untouched");
 	put(root, "cgroup.subtree_control", "untouched");
-	assert_int_equal(cgpool_attach(&again, SESSION, &no_limits, root, &err), 0);
+	assert_int_equal(cgpool_attach(&again, CGPOOL_CGROUPFS, SESSION, &no_limits, root, &err), 0);
 	assert_string_equal(get(at(POOL), "memory.max"), "67108864");
 	assert_string_equal(get(at(POOL), "cgroup.subtree_control"), "untouched");
 	assert_string_equal(get(root, "cgroup.subtree_control"), "untouched");
@@ -529,7 +529,7 @@ static void attach_to_a_gone_pool(void **state)
 	struct cw_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(cgpool_attach(&pool, SESSION, &no_limits, root, &err), 0);
+	assert_int_equal(cgpool_attach(&pool, CGPOOL_CGROUPFS, SESSION, &no_limits, root, &err), 0);
 	assert_int_equal(cgpool_kill(&pool, &err), 0);
 	destroy_ok(&pool);
 }
@@ -741,7 +741,7 @@ static void destroy_removes_leaf_and_pool(void **state)
 	struct cw_error err = { 0 };
 
 	(void)state;
-	assert_int_equal(cgpool_open(&other, "other-00000000", &no_limits, root, &err), 0);
+	assert_int_equal(cgpool_open(&other, CGPOOL_CGROUPFS, "other-00000000", &no_limits, root, &err), 0);
 	open_ok(&pool, &no_limits);
 	assert_int_equal(fake_mkdir(at(POOL "/0123456789ab"), 0755), 0);
 	assert_true(exists(at(POOL "/0123456789ab/memory.max")));
