@@ -261,6 +261,65 @@ sleep 600'
 	return 0
 }
 
+# `ci-wrap stop` through a wrapper (timeout, env, a subshell, sh -c): the job
+# shell the session guards and every process between it and stop survive the
+# kill of what is left in the pool, and the job goes on to its end.
+t_hook_stop_wrapped() {
+	local w rc s i=0
+	for w in 'timeout 60 "$CI_WRAP" stop' 'env "$CI_WRAP" stop' '( "$CI_WRAP" stop )' \
+		'sh -c "\"\$CI_WRAP\" stop"'; do
+		i=$((i + 1))
+		rm -f "$WORK/alive" "$WORK/session"
+		job_script "docker run -d \"\$IMG\" sleep 600 >/dev/null || exit 14
+$w 2>\"\$WORK/stop\" || exit 15
+echo alive >\"\$WORK/alive\"
+exit 0"
+		IMG=$IMG run_job "$JOB_ID-wrap$i" 2>"$WORK/err"
+		rc=$?
+		assert_eq "exit status of the job shell after $w (stderr: $(tr '\n' '|' <"$WORK/err"))" 0 "$rc"
+		[[ -s $WORK/alive ]] || fail "the job shell did not go on after $w"
+		s=$(cat "$WORK/session")
+		grep -q "session $s: removed 1 container" "$WORK/stop" ||
+			fail "no summary from $w: $(tr '\n' '|' <"$WORK/stop")"
+		[[ -z $(session_containers "$s") && -z $(pool_dirs "$s") ]] ||
+			fail "the session's container or pool survived $w"
+	done
+}
+
+# Runs as ci-wrap's command: a container, then says who is who and blocks.
+inner_run_and_wait() {
+	docker run -d "$IMG" sleep 600 >/dev/null || fail "docker run failed"
+	echo "$PPID $CI_WRAP_SESSION" >"$WORK/crash.tmp"
+	mv "$WORK/crash.tmp" "$WORK/crash"
+	exec sleep 600
+}
+
+# `ci-wrap stop --session ID` of a session whose processes all died cleans it
+# as reap would, instead of "nothing to stop".
+t_stop_dead_session() {
+	local launcher session sp pid out
+	rm -f "$WORK/crash"
+	cw_inner -q --grace "$GRACE" -- inner_run_and_wait 2>"$WORK/err" &
+	pid=$!
+	wait_until 30 test -s "$WORK/crash" || fail "the session did not start: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	read -r launcher session <"$WORK/crash"
+	sp=$(ps -o pid= --ppid "$launcher" | while read -r p; do
+		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
+	done)
+	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
+	kill -STOP "$launcher" "$sp"
+	kill -KILL "$sp" "$launcher"
+	pkill -KILL -f "^sleep 600$" -P "$launcher" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	out=$(cw stop --session "$session" 2>&1) || fail "ci-wrap stop --session failed: $(tr '\n' '|' <<<"$out")"
+	log "stop: $(tr '\n' '|' <<<"$out")"
+	grep -qi "nothing to stop" <<<"$out" && fail "stop said nothing to stop for a dead session"
+	[[ -z $(session_containers "$session") ]] || fail "the dead session's container survived stop --session"
+	[[ -z $(pool_dirs "$session") ]] || fail "the dead session's pool survived stop --session"
+	[[ -e /run/ci-wrap/$session.json ]] && fail "stop --session left the registry entry"
+	return 0
+}
+
 tcase reap-dry-run 30 t_reap_dry_run
 tcase reap 40 t_reap
 tcase sweep-on-start 30 t_sweep_on_start
@@ -268,3 +327,5 @@ tcase reap-loaded-image 60 t_reap_loaded_image
 tcase hook-start-stop 30 t_hook_start_stop
 tcase hook-shell-dies 30 t_hook_shell_dies
 tcase hook-after-script 30 t_hook_after_script
+tcase hook-stop-wrapped 90 t_hook_stop_wrapped
+tcase stop-dead-session 40 t_stop_dead_session
