@@ -326,7 +326,7 @@ static int wait_unloaded(struct systemd_state *st, struct cw_error *err)
 		if (now_ms() >= deadline)
 			return cw_error_set(err, 0, "the unit %s is still loaded after its stop",
 					    st->unit);
-		usleep(20000);
+		usleep(2000);
 	}
 	return 0;
 }

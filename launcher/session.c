@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "docker.h"
+#include "registry.h"
 #include "session-internal.h"
 
 /* How long the launcher waits for the daemon's cgroup driver. */
@@ -95,16 +96,27 @@ int session_create(struct session *s, const struct cw_config *cfg, struct cw_err
 }
 
 /* Docker's cgroup driver, asked in a child so the launcher never maps
- * libcurl; NULL if the daemon did not answer. */
+ * libcurl, once per daemon start (the registry keeps the answer); NULL if
+ * the daemon did not answer. */
 static char *daemon_cgroup_driver(const struct cw_config *cfg)
 {
 	json_t *info = NULL;
 	const char *v;
-	char *driver = NULL;
+	char *driver = NULL, key[128], cached[32];
+	struct stat sb;
 
+	if (stat(cfg->docker_socket, &sb) < 0)
+		return NULL;
+	snprintf(key, sizeof(key), "%llu:%llu:%lld.%09ld", (unsigned long long)sb.st_dev,
+		 (unsigned long long)sb.st_ino, (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec);
+	if (registry_get_driver(key, cached, sizeof(cached)) == 0)
+		return xstrdup(cached);
 	if (docker_get_in_child(cfg->docker_socket, "/info", INFO_TIMEOUT_MS, &info) == 200 &&
-	    (v = json_string_value(json_object_get(info, "CgroupDriver"))) != NULL)
+	    (v = json_string_value(json_object_get(info, "CgroupDriver"))) != NULL &&
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz") == strlen(v) && strlen(v) < sizeof(cached)) {
 		driver = xstrdup(v);
+		registry_put_driver(key, driver);
+	}
 	json_decref(info);
 	return driver;
 }
