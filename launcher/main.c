@@ -304,8 +304,8 @@ int main(int argc, char **argv)
 	struct cw_config cfg;
 	int status;
 
-	if (argc == 5 && strcmp(argv[1], "__session") == 0)
-		session_process_exec(argv[2], argv[3], argv[4]);
+	if (argc == 6 && strcmp(argv[1], "__session") == 0)
+		session_process_exec(argv[2], argv[3], argv[4], argv[5]);
 	cli_parse(argc, argv, &cfg);
 	cw_log_level = cfg.verbosity;
 	if (cfg.mode == MODE_REAP) {

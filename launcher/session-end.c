@@ -73,13 +73,16 @@ static void end_pool(const struct session_end *e, struct session_end_result *r)
 
 void session_end_remove_dir(const char *dir)
 {
+	static const char *const sockets[] = { "docker.sock", "containers.sock" };
 	const char *base = dir ? strrchr(dir, '/') : NULL;
 	char sock[4200];
 
 	if (base == NULL || strncmp(base, "/ci-wrap.", 9) != 0)
 		return;
-	snprintf(sock, sizeof(sock), "%s/docker.sock", dir);
-	unlink(sock);
+	for (size_t i = 0; i < sizeof(sockets) / sizeof(sockets[0]); i++) {
+		snprintf(sock, sizeof(sock), "%s/%s", dir, sockets[i]);
+		unlink(sock);
+	}
 	rmdir(dir);
 }
 

@@ -20,6 +20,7 @@
 #include "../common/proc.h"
 #include "../common/util.h"
 #include "../proxy/proxy.h"
+#include "../proxy/sockmount.h"
 #include "docker.h"
 #include "reap.h"
 #include "registry.h"
@@ -109,6 +110,7 @@ static void begin_teardown(struct session_process *sp)
 		ev_io_stop(sp->loop, &sp->guard_w);
 	/* Nothing may connect from now on. */
 	unlink(sp->s->socket_path);
+	unlink(sp->s->mounted_path);
 	proxy_drain(sp->proxy, DRAIN_TIMEOUT_MS, on_drained, sp);
 }
 
@@ -264,6 +266,7 @@ static void sweep_dead_sessions(struct session_process *sp)
 	}
 	close(sp->ctl_fd);
 	close(sp->s->listen_fd);
+	close(sp->s->mounted_fd);
 	reap_run(&o);
 	_exit(0);
 }
@@ -400,13 +403,29 @@ static void unblock_term(void)
 	sigprocmask(SIG_UNBLOCK, &term, NULL);
 }
 
+/* The daemon's socket mounted into a container becomes the session's: the
+ * daemon must be up to be recognised by inode, as it is for any create. */
+static const struct sockmount *socket_swap(struct session_process *sp)
+{
+	static struct sockmount sm;
+	struct cw_error err = { 0 };
+
+	if (sockmount_init(&sm, sp->cfg->docker_socket, sp->s->mounted_path, &err) < 0) {
+		cw_verbose("session %s: %s: its mounts are not swapped", sp->s->id, err.msg);
+		return NULL;
+	}
+	return &sm;
+}
+
 static void serve(struct session_process *sp, json_t *labels)
 {
 	struct proxy_config pc = {
 		.listen_fd = sp->s->listen_fd,
+		.mounted_fd = sp->s->mounted_fd,
 		.upstream_path = sp->cfg->docker_socket,
 		.rewrite = { .labels = labels,
 			     .cgroup_parent = sp->s->parent[0] ? sp->s->parent : NULL,
+			     .sockets = socket_swap(sp),
 			     .max_body = REWRITE_BODY_MAX },
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
@@ -574,7 +593,8 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	_exit(0);
 }
 
-void session_process_exec(const char *listen_fd, const char *ctl_fd, const char *oom_fd)
+void session_process_exec(const char *listen_fd, const char *mounted_fd, const char *ctl_fd,
+			  const char *oom_fd)
 {
 	static struct session s;
 	static struct cw_config cfg;
@@ -587,6 +607,8 @@ void session_process_exec(const char *listen_fd, const char *ctl_fd, const char 
 		cw_die(125, 0, "the session process got no state from ci-wrap");
 	s.listen_fd = atoi(listen_fd);
 	fcntl(s.listen_fd, F_SETFD, FD_CLOEXEC);
+	s.mounted_fd = atoi(mounted_fd);
+	fcntl(s.mounted_fd, F_SETFD, FD_CLOEXEC);
 	s.oom_fd = atoi(oom_fd);
 	if (s.oom_fd >= 0)
 		fcntl(s.oom_fd, F_SETFD, FD_CLOEXEC);

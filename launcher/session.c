@@ -54,7 +54,9 @@ static int make_private_dir(struct session *s, struct cw_error *err)
 		return cw_error_set(err, errno, "creating the private directory in %s", tmp);
 	snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
 	if ((size_t)snprintf(s->socket_path, sizeof(s->socket_path), "%s/docker.sock", s->dir) >=
-	    sizeof(s->socket_path)) {
+		    sizeof(s->socket_path) ||
+	    (size_t)snprintf(s->mounted_path, sizeof(s->mounted_path), "%s/containers.sock",
+			     s->dir) >= sizeof(s->mounted_path)) {
 		rmdir(s->dir);
 		return cw_error_set(err, ENAMETOOLONG, "socket path in %s", s->dir);
 	}
@@ -81,18 +83,28 @@ static int listen_on(const char *path, struct cw_error *err)
 int session_create(struct session *s, const struct cw_config *cfg, struct cw_error *err)
 {
 	memset(s, 0, sizeof(*s));
-	s->listen_fd = s->ctl_fd = -1;
+	s->listen_fd = s->mounted_fd = s->ctl_fd = -1;
 	clock_gettime(CLOCK_REALTIME, &s->started);
 	s->started_ms = now_ms();
 	make_id(s, cfg->job_id);
 	if (make_private_dir(s, err) < 0)
 		return -1;
 	s->listen_fd = listen_on(s->socket_path, err);
-	if (s->listen_fd < 0) {
-		session_cleanup(s);
-		return -1;
-	}
-	return 0;
+	if (s->listen_fd >= 0)
+		s->mounted_fd = listen_on(s->mounted_path, err);
+	/* Inside a container the socket is reached by its bind mount, not
+	 * through the 0700 directory: users of any uid there must connect. */
+	if (s->mounted_fd >= 0 && chmod(s->mounted_path, 0666) < 0)
+		cw_error_set(err, errno, "chmod %s", s->mounted_path);
+	else if (s->mounted_fd >= 0)
+		return 0;
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->mounted_fd >= 0)
+		close(s->mounted_fd);
+	s->listen_fd = s->mounted_fd = -1;
+	session_cleanup(s);
+	return -1;
 }
 
 /* Docker's cgroup driver, asked in a child so the launcher never maps
@@ -185,6 +197,8 @@ void session_cleanup(struct session *s)
 {
 	if (s->socket_path[0])
 		unlink(s->socket_path);
+	if (s->mounted_path[0])
+		unlink(s->mounted_path);
 	if (s->dir[0])
 		rmdir(s->dir);
 }
@@ -199,9 +213,10 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 		json_array_append_new(labels, json_string(cfg->labels[i]));
 	for (char **a = cfg->command; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,"
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,"
 			 "s:s?,s:i,s:I,s:f,s:I,s:i}",
 			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
+			 "mounted", s->mounted_path,
 			 "parent", s->parent, "manager", cgpool_manager_name(s->manager),
 			 "started_s", (json_int_t)s->started.tv_sec, "started_ns",
 			 (json_int_t)s->started.tv_nsec, "started_ms", (json_int_t)s->started_ms,
@@ -239,6 +254,7 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
 	copy_string(s->id, sizeof(s->id), o, "id");
 	copy_string(s->dir, sizeof(s->dir), o, "dir");
 	copy_string(s->socket_path, sizeof(s->socket_path), o, "socket");
+	copy_string(s->mounted_path, sizeof(s->mounted_path), o, "mounted");
 	copy_string(s->cgroup, sizeof(s->cgroup), o, "cgroup");
 	copy_string(s->parent, sizeof(s->parent), o, "parent");
 	if (cgpool_manager_parse(json_string_value(json_object_get(o, "manager")) ?: "",
@@ -275,11 +291,11 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
  * kill; a fresh exec with an almost empty environment keeps it out of
  * Jenkins' ProcessTreeKiller, which finds its victims by the build's
  * cookie in /proc/PID/environ (the exec-time environment). */
-__attribute__((noreturn)) static void exec_session_process(int listen_fd, int ctl_fd,
-							    int oom_fd)
+__attribute__((noreturn)) static void exec_session_process(int listen_fd, int mounted_fd,
+							    int ctl_fd, int oom_fd)
 {
-	char lfd[16], cfd[16], ofd[16];
-	char *argv[] = { "ci-wrap", "__session", lfd, cfd, ofd, NULL };
+	char lfd[16], mfd[16], cfd[16], ofd[16];
+	char *argv[] = { "ci-wrap", "__session", lfd, mfd, cfd, ofd, NULL };
 	char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			 NULL };
 
@@ -292,9 +308,11 @@ __attribute__((noreturn)) static void exec_session_process(int listen_fd, int ct
 	sigprocmask(SIG_BLOCK, &term, NULL);
 	setsid();
 	snprintf(lfd, sizeof(lfd), "%d", listen_fd);
+	snprintf(mfd, sizeof(mfd), "%d", mounted_fd);
 	snprintf(cfd, sizeof(cfd), "%d", ctl_fd);
 	snprintf(ofd, sizeof(ofd), "%d", oom_fd);
 	fcntl(listen_fd, F_SETFD, 0);
+	fcntl(mounted_fd, F_SETFD, 0);
 	fcntl(ctl_fd, F_SETFD, 0);
 	if (oom_fd >= 0)
 		fcntl(oom_fd, F_SETFD, 0);
@@ -325,13 +343,14 @@ int session_spawn(struct session *s, const struct cw_config *cfg, struct cw_erro
 	}
 	if (pid == 0) {
 		close(pair[0]);
-		exec_session_process(s->listen_fd, pair[1], oom_fd);
+		exec_session_process(s->listen_fd, s->mounted_fd, pair[1], oom_fd);
 	}
 	if (oom_fd >= 0)
 		close(oom_fd);
 	close(pair[1]);
 	close(s->listen_fd);
-	s->listen_fd = -1; /* owned by the session process now */
+	close(s->mounted_fd);
+	s->listen_fd = s->mounted_fd = -1; /* owned by the session process now */
 	s->ctl_fd = pair[0];
 	s->pid = pid;
 	state = state_pack(s, cfg);

@@ -26,11 +26,14 @@ struct session {
 	char id[96];		   /* unique session id: <job>-<8 hex> */
 	char dir[PATH_MAX];	   /* private 0700 directory */
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* proxy socket */
+	/* the proxy socket bind-mounted into containers in place of the daemon's */
+	char mounted_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char cgroup[PATH_MAX];	   /* pool path relative to the hierarchy, "" if none */
 	char parent[256];	   /* docker's cgroup parent for it, "" if none */
 	enum cgpool_manager manager; /* who made the pool */
 	struct cgpool pool;	   /* the pool (the none manager's without one) */
 	int listen_fd;		   /* listening socket, until handed to the session process */
+	int mounted_fd;		   /* the mounted socket's, likewise */
 	int oom_fd;		   /* session process: the pool's OOM eventfd, or -1 */
 	int ctl_fd;		   /* launcher's end of the control pair */
 	pid_t pid;		   /* the session process */
@@ -59,10 +62,10 @@ int session_wait_ready(struct session *s, int timeout_ms, struct cw_error *err);
 int session_wait_done(struct session *s, int sigfd, void (*on_signal)(int sig), char *summary,
 		      size_t size);
 
-/* ci-wrap __session LISTEN_FD CTL_FD OOM_FD: the re-executed session
- * process (OOM_FD: the pool's OOM eventfd, or -1). */
-__attribute__((noreturn)) void session_process_exec(const char *listen_fd, const char *ctl_fd,
-						    const char *oom_fd);
+/* ci-wrap __session LISTEN_FD MOUNTED_FD CTL_FD OOM_FD: the re-executed
+ * session process (OOM_FD: the pool's OOM eventfd, or -1). */
+__attribute__((noreturn)) void session_process_exec(const char *listen_fd, const char *mounted_fd,
+						    const char *ctl_fd, const char *oom_fd);
 
 /* Remove the socket and directory. */
 void session_cleanup(struct session *s);

@@ -108,10 +108,19 @@ struct conn {
 /* Longest line of an image load's answer read for image names. */
 #define LOAD_LINE_MAX 1024
 
+/* A listening socket, and who may connect through it. */
+struct listener {
+	ev_io w;	  /* watches it */
+	int fd;		  /* the socket, -1 once closed */
+	bool any_uid;	  /* the socket mounted into containers: any user inside */
+	struct proxy *p;  /* the proxy it feeds */
+};
+
 struct proxy {
 	struct ev_loop *loop;	     /* the loop serving it */
 	struct proxy_config cfg;     /* copy of the caller's config */
-	ev_io accept_w;		     /* listening socket watcher */
+	struct listener listeners[2]; /* the session's socket, the mounted one */
+	unsigned nlisteners;	     /* how many are in use */
 	ev_timer accept_retry;	     /* re-arms accepting after EMFILE */
 	ev_timer drain_timer;	     /* bounds the drain */
 	struct conn *conns;	     /* every open connection */

@@ -20,6 +20,11 @@
 
 struct proxy_config {
 	int listen_fd;		     /* bound and listening; the proxy owns it */
+	/* The socket bind-mounted into the session's containers in place of
+	 * the daemon's (the proxy owns it): a user of any uid inside such a
+	 * container may connect, since only those containers can reach it.
+	 * 0 for none (fd 0 is never a socket of ours). */
+	int mounted_fd;
 	const char *upstream_path;   /* the real daemon's socket */
 	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "sockmount.h"
 
 #define JSON_MAX_OUT_DEPTH 2048
 
@@ -313,6 +314,8 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 
 	if (rc < 0)
 		return rc;
+	if (spec->sockets && (rc = sockmount_swap(root, spec->sockets, err)) < 0)
+		return rc;
 	collect_bind_volumes(root, spec, volumes);
 	json_object_foreach(root, key, value)
 	{
@@ -326,6 +329,8 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 			return refuse(err, 400, "invalid JSON: %s must be an object", key);
 		if (label_volume_mounts(value, spec, err) < 0)
 			return -400;
+		if (spec->sockets && (rc = sockmount_swap(value, spec->sockets, err)) < 0)
+			return rc;
 		collect_bind_volumes(value, spec, volumes);
 		if (spec->cgroup_parent)
 			put_cgroup_parent(value, spec);

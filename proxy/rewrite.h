@@ -37,10 +37,13 @@ enum resource_kind {
 	RESOURCE__COUNT,
 };
 
+struct sockmount;
+
 struct rewrite_spec {
 	json_t *labels;		   /* object of string values every resource gets */
 	const char *cgroup_parent; /* forced cgroup parent, NULL for none */
 	size_t max_body;	   /* largest body rewritten; larger is 413 */
+	const struct sockmount *sockets; /* daemon socket mounts to swap, or NULL */
 };
 
 /* Rewrite body[0..len) for kind. On success returns 0 and a malloc'd *out;

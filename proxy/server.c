@@ -38,33 +38,56 @@ void proxy_buf_put(struct proxy *p, char *buf, size_t used)
 	}
 }
 
-/* Only the session's user (and root) may talk to the daemon through us: the
- * directory is 0700 already, this also covers a socket passed on. */
-static bool peer_allowed(const struct proxy *p, int fd)
+/* Only the session's user (and root) may talk to the daemon through the
+ * session's socket: the directory is 0700 already, this also covers a
+ * socket passed on. The mounted socket is reached only from inside the
+ * session's containers, whatever user they run as. */
+static bool peer_allowed(const struct listener *l, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
+	if (l->any_uid)
+		return true;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return false;
-	return cred.uid == 0 || cred.uid == p->cfg.allowed_uid;
+	return cred.uid == 0 || cred.uid == l->p->cfg.allowed_uid;
+}
+
+static void accept_start(struct proxy *p)
+{
+	for (unsigned i = 0; i < p->nlisteners; i++)
+		if (p->listeners[i].fd >= 0)
+			ev_io_start(p->loop, &p->listeners[i].w);
+}
+
+static void accept_stop(struct proxy *p)
+{
+	for (unsigned i = 0; i < p->nlisteners; i++)
+		ev_io_stop(p->loop, &p->listeners[i].w);
+}
+
+static bool accepting(const struct proxy *p)
+{
+	return p->nlisteners > 0 && ev_is_active(&p->listeners[0].w);
 }
 
 static void accept_pause(struct proxy *p)
 {
-	ev_io_stop(p->loop, &p->accept_w);
+	accept_stop(p);
 	if (!ev_is_active(&p->accept_retry))
 		ev_timer_again(p->loop, &p->accept_retry);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct proxy *p = w->data;
+	struct listener *l = w->data;
+	struct proxy *p = l->p;
 
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < 64 && p->nconns < PROXY_MAX_CONNS; i++) {
-		int fd = accept4(p->cfg.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
 
 		if (fd < 0) {
@@ -73,7 +96,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				accept_pause(p); /* retry once something is freed */
 			return;
 		}
-		if (!peer_allowed(p, fd)) {
+		if (!peer_allowed(l, fd)) {
 			cw_warn("proxy: refused a connection from another user");
 			close(fd);
 			continue;
@@ -96,8 +119,8 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	ev_timer_stop(loop, w);
-	if (!p->draining && p->cfg.listen_fd >= 0)
-		ev_io_start(loop, &p->accept_w);
+	if (!p->draining)
+		accept_start(p);
 }
 
 static void drain_finish(struct proxy *p)
@@ -122,9 +145,9 @@ void proxy_conn_closed(struct proxy *p, struct conn *c)
 	p->nconns--;
 	if (p->draining && p->nconns == 0)
 		drain_finish(p);
-	else if (!p->draining && !ev_is_active(&p->accept_w) && p->nconns < PROXY_MAX_CONNS &&
+	else if (!p->draining && !accepting(p) && p->nconns < PROXY_MAX_CONNS &&
 		 !ev_is_active(&p->accept_retry))
-		ev_io_start(p->loop, &p->accept_w);
+		accept_start(p);
 }
 
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -139,6 +162,17 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	drain_finish(p);
 }
 
+static void add_listener(struct proxy *p, int fd, bool any_uid)
+{
+	struct listener *l = &p->listeners[p->nlisteners++];
+
+	l->fd = fd;
+	l->any_uid = any_uid;
+	l->p = p;
+	ev_io_init(&l->w, on_accept, fd, EV_READ);
+	l->w.data = l;
+}
+
 struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 			struct cw_error *err)
 {
@@ -148,15 +182,26 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->loaded = json_array();
-	ev_io_init(&p->accept_w, on_accept, cfg->listen_fd, EV_READ);
-	p->accept_w.data = p;
+	add_listener(p, cfg->listen_fd, false);
+	if (cfg->mounted_fd > 0)
+		add_listener(p, cfg->mounted_fd, true);
 	ev_init(&p->accept_retry, on_accept_retry);
 	p->accept_retry.repeat = 0.1;
 	p->accept_retry.data = p;
 	ev_init(&p->drain_timer, on_drain_timeout);
 	p->drain_timer.data = p;
-	ev_io_start(loop, &p->accept_w);
+	accept_start(p);
 	return p;
+}
+
+static void close_listeners(struct proxy *p)
+{
+	accept_stop(p);
+	for (unsigned i = 0; i < p->nlisteners; i++) {
+		if (p->listeners[i].fd >= 0)
+			close(p->listeners[i].fd);
+		p->listeners[i].fd = -1;
+	}
 }
 
 void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), void *arg)
@@ -166,12 +211,8 @@ void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), 
 	p->draining = true;
 	p->drain_done = done;
 	p->drain_arg = arg;
-	ev_io_stop(p->loop, &p->accept_w);
 	ev_timer_stop(p->loop, &p->accept_retry);
-	if (p->cfg.listen_fd >= 0) {
-		close(p->cfg.listen_fd);
-		p->cfg.listen_fd = -1;
-	}
+	close_listeners(p);
 	for (c = p->conns; c != NULL; c = next) {
 		next = c->next;
 		conn_drain(c);
@@ -205,11 +246,9 @@ void proxy_free(struct proxy *p)
 		return;
 	while (p->conns != NULL)
 		conn_free(p->conns);
-	ev_io_stop(p->loop, &p->accept_w);
+	close_listeners(p);
 	ev_timer_stop(p->loop, &p->accept_retry);
 	ev_timer_stop(p->loop, &p->drain_timer);
-	if (p->cfg.listen_fd >= 0)
-		close(p->cfg.listen_fd);
 	while (p->nbuf_cache > 0)
 		munmap(p->buf_cache[--p->nbuf_cache], FLOW_BUF_SIZE);
 	json_decref(p->loaded);
