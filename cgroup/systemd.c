@@ -356,6 +356,9 @@ static int sd_create(struct cgpool *pool, struct cw_error *err)
 		return 0; /* connect only when the slice is to be stopped */
 	if (connect_bus(st, err) < 0 || start_slice(st, &pool->limits, err) < 0)
 		return -1;
+	/* The launcher holds the pool for the whole job: not the bus. */
+	sd.flush_close_unref(st->bus);
+	st->bus = NULL;
 	return make_leaf(st, err);
 }
 
