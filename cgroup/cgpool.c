@@ -164,6 +164,22 @@ const char *cgpool_version(const struct cgpool *pool)
 	return pool->ops ? pool->ops->name : "none";
 }
 
+int64_t cgpool_memory_now(const char *path)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", path);
+	return cgpool_read_int(dir, "memory.current");
+}
+
+bool cgpool_peak_kept(const char *path)
+{
+	char file[PATH_MAX];
+
+	snprintf(file, sizeof(file), "/sys/fs/cgroup%s/memory.peak", path);
+	return access(file, F_OK) == 0;
+}
+
 /* The none manager: nothing to make, enter or remove. A non-NULL priv
  * marks the pool open, as for the other backends. */
 static int none_create(struct cgpool *pool, struct cw_error *err)

@@ -100,6 +100,13 @@ int cgpool_destroy(struct cgpool *pool, struct cw_error *err);
  * pool on to another). Safe after cgpool_destroy(). */
 void cgpool_close(struct cgpool *pool);
 
+/* For kernels without memory.peak (before 5.19: RHEL 9 runs 5.14), whoever
+ * holds the pool through the job samples it: the memory a unified-hierarchy
+ * pool at path ("/ci-wrap/S") is charged now, and whether the kernel keeps
+ * the peak itself. -1 / false where unknown. */
+int64_t cgpool_memory_now(const char *path);
+bool cgpool_peak_kept(const char *path);
+
 /* "v1", "v2", "systemd" or "none". */
 const char *cgpool_version(const struct cgpool *pool);
 

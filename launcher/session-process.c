@@ -59,6 +59,8 @@ struct session_process {
 	pid_t driver_pid;	       /* asking the daemon's cgroup driver, or 0 */
 	ev_io driver_w;		       /* its answer */
 	char driver[32];	       /* the answer so far */
+	ev_timer sample_w;	       /* samples the pool's memory, without memory.peak */
+	int64_t sampled_peak;	       /* the most it saw, -1 if it did not sample */
 };
 
 /* host/boot id/pid/start time: reap can tell from this alone whether the
@@ -394,6 +396,31 @@ static void end_driver_query(struct session_process *sp)
 	sp->driver_pid = 0;
 }
 
+/* Once a second: close enough for the report's peak on kernels that do not
+ * keep one (an OOM kill is counted apart, by the kernel). */
+static void on_sample(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session_process *sp = w->data;
+	int64_t now = cgpool_memory_now(sp->s->cgroup);
+
+	(void)loop;
+	(void)revents;
+	if (now > sp->sampled_peak)
+		sp->sampled_peak = now;
+}
+
+static void sample_memory(struct session_process *sp)
+{
+	sp->sampled_peak = -1;
+	if (sp->s->manager == CGPOOL_NONE || !cgpool_host_unified() ||
+	    cgpool_peak_kept(sp->s->cgroup))
+		return;
+	sp->sampled_peak = 0;
+	ev_timer_init(&sp->sample_w, on_sample, 0., 1.);
+	sp->sample_w.data = sp;
+	ev_timer_start(sp->loop, &sp->sample_w);
+}
+
 static void unblock_term(void)
 {
 	sigset_t term;
@@ -446,6 +473,7 @@ static void serve(struct session_process *sp, json_t *labels)
 	unblock_term(); /* now a pending `ci-wrap stop` reaches on_term */
 	watch_guarded(sp);
 	query_cgroup_driver(sp);
+	sample_memory(sp);
 	ev_run(sp->loop, 0);
 	end_driver_query(sp);
 }
@@ -558,7 +586,13 @@ static void end_session(struct session_process *sp, struct session_end_result *r
 					  sp->cfg->verbosity > CW_LOG_QUIET },
 	};
 
+	if (sp->sampled_peak >= 0) {
+		ev_timer_stop(sp->loop, &sp->sample_w);
+		on_sample(sp->loop, &sp->sample_w, 0);
+	}
 	session_end(&e, r);
+	if (r->stats.memory_peak < 0 && sp->sampled_peak > 0)
+		r->stats.memory_peak = sp->sampled_peak;
 }
 
 void session_process_main(struct session *s, const struct cw_config *cfg, int ctl_fd)
