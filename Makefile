@@ -13,13 +13,19 @@ BUILD ?= build
 BIN ?= ci-wrap
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
-VERSION := 0.1.0
+# The version is debian/changelog's (one place for both); the commit is git's
+# when building in a checkout, else COMMIT=... from the caller, else the
+# .commit file `make deb` leaves in its copy of the tree.
+VERSION := $(patsubst (%),%,$(word 2,$(shell head -n 1 debian/changelog)))
+ifeq ($(origin COMMIT),undefined)
+COMMIT := $(shell git describe --always --dirty 2>/dev/null || cat .commit 2>/dev/null || echo unknown)
+endif
 
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson libcurl 2>/dev/null)
 # libcurl: headers only; launcher/docker.c dlopen()s it when teardown needs it.
 DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null) -lm -ldl
-override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DCI_WRAP_VERSION='"$(VERSION)"' \
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -I$(BUILD) \
 	-I$(LLHTTP_INC) $(DEPS_CFLAGS) -MMD -MP
 
 MODULES := $(wildcard common/*.c proxy/*.c launcher/*.c cgroup/*.c)
@@ -34,12 +40,21 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: all check unit integration asan setup demo bench docs install uninstall fmt clean
+.PHONY: FORCE all check unit integration asan setup demo bench docs install uninstall fmt clean
 
 all: $(BIN)
 
 $(BIN): $(MAIN_OBJ) $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+# version.h changes only when the version or the commit does, so a new commit
+# rebuilds cli.o and relinks, and nothing else.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define CI_WRAP_VERSION "%s"\n#define CI_WRAP_COMMIT "%s"\n' \
+		'$(VERSION)' '$(COMMIT)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/launcher/cli.o: $(BUILD)/version.h
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -14,6 +14,7 @@
 #include "../common/util.h"
 #include "child.h"
 #include "cli.h"
+#include "ls.h"
 #include "reap.h"
 #include "registry.h"
 #include "session.h"
@@ -267,7 +268,9 @@ int main(int argc, char **argv)
 		return status;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (cfg.mode == MODE_START)
+	if (cfg.mode == MODE_LS)
+		status = ls_main(&cfg);
+	else if (cfg.mode == MODE_START)
 		status = start(&cfg);
 	else if (cfg.mode == MODE_STOP)
 		status = stop(&cfg);

@@ -26,7 +26,20 @@ struct registry_entry {
 	char cgroup[PATH_MAX]; /* pool path, "" without a pool */
 	pid_t pid;	    /* the session process */
 	time_t created;	    /* when the entry was written */
+	char command[1024]; /* the command, its words joined by spaces; "" in hook mode
+			       or in an entry written before the field existed */
+	pid_t guard_pid;    /* hook mode: the shell whose exit ends the session, else 0 */
+	char manager[16];   /* pool manager: "cgroupfs", "systemd", "none"; "" if unknown */
 };
+
+/* Fill e's command (argv joined, cut at the field's size) and guard pid. */
+void registry_set_command(struct registry_entry *e, char *const *argv, pid_t guard_pid);
+
+/* When the owner process (host/boot/pid/start) started, 0 if unknown. */
+time_t registry_owner_started(const char *owner);
+
+/* The owner's pid, 0 if the owner is malformed. */
+pid_t registry_owner_pid(const char *owner);
 
 int registry_add(const struct registry_entry *e, struct cw_error *err);
 void registry_remove(const char *id);

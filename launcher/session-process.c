@@ -239,6 +239,7 @@ static void register_session(const struct session_process *sp)
 	snprintf(e.owner, sizeof(e.owner), "%s", sp->owner);
 	snprintf(e.dir, sizeof(e.dir), "%s", sp->s->dir);
 	snprintf(e.cgroup, sizeof(e.cgroup), "%s", sp->s->cgroup);
+	registry_set_command(&e, sp->cfg->command, sp->s->guard_pid);
 	if (registry_add(&e, &err) < 0)
 		cw_verbose("%s", err.msg);
 }
