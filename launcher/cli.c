@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/error.h"
@@ -278,6 +279,8 @@ static int apply_number(struct cw_config *cfg, int val, const char *arg, const c
 static int apply(struct cw_config *cfg, int val, const char *arg, const char *from,
 		 struct cw_error *err)
 {
+	struct stat st;
+
 	switch (val) {
 	case OPT_DOCKER_HOST:
 		return set_socket(cfg, arg, from, err);
@@ -299,9 +302,9 @@ static int apply(struct cw_config *cfg, int val, const char *arg, const char *fr
 		set_string(&cfg->audit_path, arg);
 		return 0;
 	case OPT_METRICS_DIR:
-		if (*arg != '/')
-			return cw_error_set(err, 0, "invalid %s '%s': expected an absolute path", from,
-					    arg);
+		if (*arg != '/' || stat(arg, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cw_error_set(err, 0, "invalid %s '%s': expected an existing directory "
+					    "(absolute path)", from, arg);
 		set_string(&cfg->metrics_dir, arg);
 		return 0;
 	case OPT_JSON:

@@ -139,7 +139,8 @@ static int reap(const struct cw_config *cfg)
 	struct reap_opts o = { .docker_socket = cfg->docker_socket, .labels = true,
 			       .dry_run = cfg->dry_run,
 			       .older_than_ms = cfg->older_than_ms, .grace_ms = cfg->grace_ms,
-			       .quiet = cfg->verbosity == CW_LOG_QUIET };
+			       .quiet = cfg->verbosity == CW_LOG_QUIET,
+			       .metrics_dir = cfg->metrics_dir };
 
 	if (reap_run(&o) < 0) {
 		cw_log(CW_LOG_QUIET, "reap: cannot list resources on the daemon at unix://%s",

@@ -13,6 +13,7 @@
 #include "../common/proc.h"
 #include "../common/util.h"
 #include "docker.h"
+#include "metrics.h"
 #include "registry.h"
 #include "teardown.h"
 
@@ -143,6 +144,7 @@ static void reap_one(struct docker *d, const struct reap_opts *o, const struct f
 		remove_dir(f->dir);
 		registry_remove(f->id);
 	}
+	metrics_record_reap(o->dry_run ? NULL : o->metrics_dir, &res);
 	teardown_describe(res.removed, counts, sizeof(counts));
 	if (!o->quiet)
 		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);

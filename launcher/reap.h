@@ -22,6 +22,7 @@ struct reap_opts {
 	bool quiet;		   /* print nothing */
 	const char *skip;	   /* a session id never to touch (our own), or NULL */
 	bool labels;		   /* also find sessions by label on the daemon */
+	const char *metrics_dir;   /* --metrics-dir: count what is reaped there, or NULL */
 };
 
 /* Is there anything to reap without asking the daemon: a dead session in

@@ -21,6 +21,7 @@
 #include "../common/util.h"
 #include "../proxy/proxy.h"
 #include "docker.h"
+#include "metrics.h"
 #include "reap.h"
 #include "registry.h"
 #include "session-internal.h"
@@ -250,7 +251,8 @@ static void sweep_dead_sessions(struct session_process *sp)
 {
 	struct reap_opts o = { .docker_socket = sp->cfg->docker_socket, .grace_ms = 0,
 			       .quiet = true, .skip = sp->s->id,
-			       .labels = registry_claim_label_scan(LABEL_SCAN_INTERVAL_S) };
+			       .labels = registry_claim_label_scan(LABEL_SCAN_INTERVAL_S),
+			       .metrics_dir = sp->cfg->metrics_dir };
 	pid_t pid;
 
 	if (!reap_needed(&o))
@@ -580,6 +582,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
+	uint64_t teardown_start = now_ms(); /* for the metrics */
 	/* Only the proxy labels: if no create call went through it, nothing of
 	 * the session's can exist, and a job that never used Docker costs no
 	 * daemon call at all. */
@@ -597,6 +600,9 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 		write_report(&sp, &res, &pr);
 	report_leaks(&res);
 	summarize(&sp, &res, &pr, line, sizeof(line));
+	metrics_record_session(cfg->metrics_dir, &(struct metrics_session){
+							     s->id, sp.exit_status, proxy_stats(sp.proxy), &res,
+							     &pr.stats, now_ms() - teardown_start });
 	snprintf(msg, sizeof(msg), "done %s", line);
 	wait_sweeper(&sp);
 	if (sp.stopped && s->guard_pid > 0)
