@@ -4,6 +4,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
+CPPFLAGS ?=
 LDFLAGS ?=
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -40,7 +41,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check unit integration asan setup demo bench docs install uninstall fmt clean
+.PHONY: FORCE all check unit integration asan setup demo bench docs install uninstall fmt clean deb
 
 all: $(BIN)
 
@@ -58,7 +59,7 @@ $(BUILD)/launcher/cli.o: $(BUILD)/version.h
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARNINGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -c -o $@ $<
 
 # llhttp is Debian's node-llhttp C sources, built as they are (strict mode:
 # fewer leniencies for a proxy that must not be smuggled past).
@@ -110,6 +111,12 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ci-wrap
 	install -D -m 0755 launcher/ci-wrap-sh $(DESTDIR)$(BINDIR)/ci-wrap-sh
 	install -D -m 0644 docs/ci-wrap.1 $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
+
+# The Debian package, built from a copy of the tracked files (as they are in
+# the work tree) so that the tree stays clean; the .deb lands in DEB_OUT.
+DEB_OUT ?= $(BUILD)/deb
+deb:
+	scripts/build-deb.sh $(DEB_OUT)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ci-wrap $(DESTDIR)$(BINDIR)/ci-wrap-sh \
