@@ -355,23 +355,32 @@ static void print_header(FILE *out)
 		"STATE", "AGE", "MEM", "PEAK", "LIMIT", "CPU", "PIDS", "CTR", "NET", "VOL", "IMG");
 }
 
-/* The second line of a row: job, pool, command. */
+/* Control characters (a command's newlines and tabs) as spaces. */
+static void flatten(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+/* The second line of a row: what runs (the command, cut, or hook mode's
+ * shell), the job, the pool. */
 static void print_detail(FILE *out, const struct ls_row *r)
 {
-	char line[2048], cut[LS_WIDTH + 4];
-	int n;
+	char what[64], line[2048], cut[LS_WIDTH + 4];
 
-	n = snprintf(line, sizeof(line), "  job %s; pool %s%s%s; ", r->e.job[0] ? r->e.job : "?",
-		     manager_of(r)[0] ? manager_of(r) : "?", r->e.cgroup[0] ? " " : "",
-		     r->e.cgroup);
 	if (r->e.guard_pid > 0)
-		snprintf(line + n, sizeof(line) - (size_t)n, "hook mode, shell pid %d",
-			 (int)r->e.guard_pid);
+		snprintf(what, sizeof(what), "hook mode, shell pid %d", (int)r->e.guard_pid);
 	else if (r->e.command[0])
-		snprintf(line + n, sizeof(line) - (size_t)n, "$ %s", r->e.command);
+		fit(what, sizeof(what), r->e.command, 36, false);
 	else
-		snprintf(line + n, sizeof(line) - (size_t)n, "%s",
+		snprintf(what, sizeof(what), "%s",
 			 r->registered ? "command unknown" : "not in the registry");
+	snprintf(line, sizeof(line), "  %s%s; job %s; pool %s%s%s",
+		 r->e.guard_pid <= 0 && r->e.command[0] ? "$ " : "", what,
+		 r->e.job[0] ? r->e.job : "?", manager_of(r)[0] ? manager_of(r) : "?",
+		 r->e.cgroup[0] ? " " : "", r->e.cgroup);
+	flatten(line);
 	fit(cut, sizeof(cut), line, LS_WIDTH, false);
 	fprintf(out, "%s\n", cut);
 }
