@@ -13,6 +13,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "docker-get.h"
 #include "docker.h"
 #include "registry.h"
 
@@ -214,32 +215,34 @@ static void count_items(json_t *items, size_t kind, json_t *counts)
 	}
 }
 
-/* One listing per kind, grouped by session; NULL (err set) if the daemon
- * did not answer them all. */
+/* One listing per kind, all at once, grouped by session; NULL (err set)
+ * if the daemon did not answer them all. */
 static json_t *count_objects(const char *socket_path, struct cw_error *err)
 {
-	struct docker *d = docker_open(socket_path);
+	struct docker_get gets[LS_KINDS];
+	char filter[256], paths[LS_KINDS][512];
 	json_t *counts = json_object();
-	char filter[256], path[512];
 
 	docker_label_filter("ci-wrap.session", filter, sizeof(filter));
+	for (size_t k = 0; k < LS_KINDS; k++) {
+		snprintf(paths[k], sizeof(paths[k]), "%sfilters=%s", ls_kinds[k].list, filter);
+		gets[k] = (struct docker_get){ .path = paths[k] };
+	}
+	if (docker_get_many(socket_path, gets, LS_KINDS, LS_DOCKER_TIMEOUT_MS, err) < 0) {
+		json_decref(counts);
+		counts = NULL;
+	}
 	for (size_t k = 0; k < LS_KINDS && counts; k++) {
-		json_t *answer = NULL;
-		long status;
-
-		snprintf(path, sizeof(path), "%sfilters=%s", ls_kinds[k].list, filter);
-		status = docker_call(d, "GET", path, LS_DOCKER_TIMEOUT_MS, &answer, err);
-		if (status == 200) {
-			count_items(k == 2 ? json_object_get(answer, "Volumes") : answer, k, counts);
-		} else {
-			if (status > 0)
-				cw_error_set(err, 0, "GET %s: status %ld", ls_kinds[k].list, status);
+		if (gets[k].status != 200) {
+			cw_error_set(err, 0, "GET %s: status %ld", ls_kinds[k].list, gets[k].status);
 			json_decref(counts);
 			counts = NULL;
+			break;
 		}
-		json_decref(answer);
+		count_items(k == 2 ? json_object_get(gets[k].answer, "Volumes") : gets[k].answer, k,
+			    counts);
 	}
-	docker_close(d);
+	docker_get_free(gets, LS_KINDS);
 	return counts;
 }
 
@@ -330,7 +333,7 @@ static void print_json(FILE *out, const struct ls_row *r, time_t now)
 	json_object_set_new(o, "pids", int_or_null(r->pool.pids));
 	for (size_t k = 0; k < LS_KINDS; k++)
 		json_object_set_new(o, ls_kinds[k].name, int_or_null(r->objects[k]));
-	json_dumpf(o, out, JSON_COMPACT);
+	json_dumpf(o, out, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', out);
 	json_decref(o);
 }
@@ -446,7 +449,8 @@ int ls_main(const struct cw_config *cfg)
 	}
 	free(rows);
 	json_decref(counts);
-	if (fflush(stdout) != 0) {
+	/* `ci-wrap ls | head` is no error. */
+	if (fflush(stdout) != 0 && errno != EPIPE) {
 		cw_log(CW_LOG_QUIET, "ls: writing to stdout: %s", strerror(errno));
 		return 125;
 	}
