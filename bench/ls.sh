@@ -58,5 +58,17 @@ measure() { # NAME COMMAND...
 		printf "bench-ls: %-6s median %.1f ms, p90 %.1f ms, max %.1f ms (%d runs)\n",
 			name, v[int((NR + 1) / 2)] / 1000, v[int(NR * 0.9 + 0.5)] / 1000, v[NR] / 1000, NR }'
 }
+# CPU time of ls itself (user + system, children of this shell), which a busy
+# host's load does not stretch as it does the wall clock.
+cpu_per_run() { # COMMAND...
+	local before after
+	before=$(awk '{ print $16 + $17 }' /proc/$$/stat)
+	for ((r = 0; r < RUNS; r++)); do "$@" >/dev/null 2>&1; done
+	after=$(awk '{ print $16 + $17 }' /proc/$$/stat)
+	awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v n="$RUNS" \
+		'BEGIN { printf "bench-ls: cpu    %.1f ms per ls --json (user + system)\n", t * 1000 / hz / n }'
+}
+echo "bench-ls: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 measure json "$BIN" ls --json
 measure table script -qec "$BIN ls" /dev/null
+cpu_per_run "$BIN" ls --json
