@@ -119,6 +119,7 @@ t_ls() {
 	check_ls_json "$u"
 	check_ls_table
 	# End the sessions: the launchers on SIGTERM, the hook session with its shell.
+	# shellcheck disable=SC2046 # one pid per word
 	kill -TERM $(jobs -p) 2>/dev/null
 	wait
 }
@@ -171,8 +172,10 @@ t_metrics_reap() {
 	mkdir "$m"
 	l=("${TL[@]}" --label "ci-wrap.session=$u-dead" --label "ci-wrap.job=$JOB_ID-fake"
 		--label "ci-wrap.owner=$DEAD_OWNER")
-	d volume create "${l[@]}" "$u-v1" >/dev/null && d volume create "${l[@]}" "$u-v2" >/dev/null &&
-		d network create "${l[@]}" "$u-n" >/dev/null || fail "creating the dead session's objects failed"
+	if ! d volume create "${l[@]}" "$u-v1" >/dev/null || ! d volume create "${l[@]}" "$u-v2" >/dev/null ||
+		! d network create "${l[@]}" "$u-n" >/dev/null; then
+		fail "creating the dead session's objects failed"
+	fi
 	cw reap --metrics-dir "$m" >"$WORK/reap.out" 2>&1 || fail "ci-wrap reap failed: $(cat "$WORK/reap.out")"
 	f=$m/ci-wrap.prom
 	n=$(grep -c '^reaping session ' "$WORK/reap.out")
