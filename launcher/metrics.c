@@ -43,7 +43,7 @@ static const char *const memory_les[] = { "16777216",   "67108864",   "268435456
 static const struct histogram teardown_hist = {
 	"teardown",
 	"ci_wrap_teardown_duration_seconds",
-	"Time from the end of the command to the end of the session's teardown.",
+	"Time a session's teardown took once its proxy had drained: objects, pool, report.",
 	teardown_bounds,
 	teardown_les,
 	ARRAY_SIZE(teardown_bounds)

@@ -31,7 +31,7 @@ struct metrics_session {
 	const struct proxy_stats *proxy;        /* requests, refusals, creations */
 	const struct teardown_result *teardown; /* removed by kind, leaked */
 	const struct cgpool_stats *pool;        /* peak memory, OOM kills (-1: no pool) */
-	uint64_t teardown_ms;                   /* from the end of the command to now */
+	uint64_t teardown_ms;                   /* teardown, from the proxy's drain to now */
 };
 
 /* Add a session's end to DIR's counters and rewrite DIR/ci-wrap.prom; a
