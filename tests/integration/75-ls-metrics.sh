@@ -132,20 +132,27 @@ t_metrics_clean() {
 		fail "first session failed"
 	CI_WRAP_METRICS_DIR=$m cw -q --grace "$GRACE" -- sh -c 'docker network create "n$$" >/dev/null; exit 3'
 	assert_eq "exit status of the second session" 3 "$?"
+	# From the configuration file, like every option; a missing directory is
+	# a bad option value.
+	echo "metrics-dir = $m" >"$WORK/c.conf"
+	CI_WRAP_CONFIG=$WORK/c.conf cw -q -- true || fail "third session (metrics-dir from the file) failed"
+	CI_WRAP_CONFIG=$WORK/c.conf cw -q --metrics-dir "$m/nope" -- true 2>"$WORK/bad.err"
+	assert_eq "exit status with --metrics-dir naming no directory" 125 "$?"
+	assert_match "the error line" "^ci-wrap: invalid --metrics-dir '$m/nope'" "$(head -n 1 "$WORK/bad.err")"
 	f=$m/ci-wrap.prom
 	[[ -s $f ]] || fail "no $f"
 	promtool_ok "$f"
-	assert_sample "$f" 'ci_wrap_sessions_ended_total{class="ok"}' 1
+	assert_sample "$f" 'ci_wrap_sessions_ended_total{class="ok"}' 2
 	assert_sample "$f" 'ci_wrap_sessions_ended_total{class="failed"}' 1
 	for k in container volume network; do
 		assert_sample "$f" "ci_wrap_objects_created_total{kind=\"$k\"}" 1
 		assert_sample "$f" "ci_wrap_objects_removed_total{kind=\"$k\"}" 1
 		assert_sample "$f" "ci_wrap_objects_leaked_total{kind=\"$k\"}" 0
 	done
-	assert_sample "$f" 'ci_wrap_teardown_duration_seconds_count' 2
-	assert_sample "$f" 'ci_wrap_session_memory_peak_bytes_count' 2
+	assert_sample "$f" 'ci_wrap_teardown_duration_seconds_count' 3
+	assert_sample "$f" 'ci_wrap_session_memory_peak_bytes_count' 3
 	assert_sample "$f" 'ci_wrap_oom_kills_total' 0
-	(($(sample "$f" ci_wrap_sessions_started_total) >= 2)) || fail "ci_wrap_sessions_started_total < 2"
+	(($(sample "$f" ci_wrap_sessions_started_total) >= 3)) || fail "ci_wrap_sessions_started_total < 3"
 	grep -q '^# HELP ci_wrap_sessions_ended_total ' "$f" || fail "no HELP line"
 	[[ -z $(find "$m" -name '*.tmp') ]] || fail "temporary files left in $m"
 }
