@@ -4,6 +4,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
+CPPFLAGS ?=
 LDFLAGS ?=
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -13,13 +14,19 @@ BUILD ?= build
 BIN ?= ci-wrap
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
-VERSION := 0.1.0
+# The version is debian/changelog's (one place for both); the commit is git's
+# when building in a checkout, else COMMIT=... from the caller, else the
+# .commit file `make deb` leaves in its copy of the tree.
+VERSION := $(patsubst (%),%,$(word 2,$(shell head -n 1 debian/changelog)))
+ifeq ($(origin COMMIT),undefined)
+COMMIT := $(shell git describe --always --dirty 2>/dev/null || cat .commit 2>/dev/null || echo unknown)
+endif
 
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson libcurl 2>/dev/null)
 # libcurl: headers only; launcher/docker.c dlopen()s it when teardown needs it.
 DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null) -lm -ldl
-override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DCI_WRAP_VERSION='"$(VERSION)"' \
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -I$(BUILD) \
 	-I$(LLHTTP_INC) $(DEPS_CFLAGS) -MMD -MP
 
 MODULES := $(wildcard common/*.c proxy/*.c launcher/*.c cgroup/*.c)
@@ -34,16 +41,25 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: all check unit integration asan setup demo bench docs install uninstall fmt clean
+.PHONY: FORCE all check unit integration asan setup demo bench docs install uninstall fmt clean deb
 
 all: $(BIN)
 
 $(BIN): $(MAIN_OBJ) $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
+# version.h changes only when the version or the commit does, so a new commit
+# rebuilds cli.o and relinks, and nothing else.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define CI_WRAP_VERSION "%s"\n#define CI_WRAP_COMMIT "%s"\n' \
+		'$(VERSION)' '$(COMMIT)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/launcher/cli.o: $(BUILD)/version.h
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARNINGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -c -o $@ $<
 
 # llhttp is Debian's node-llhttp C sources, built as they are (strict mode:
 # fewer leniencies for a proxy that must not be smuggled past).
@@ -95,6 +111,12 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ci-wrap
 	install -D -m 0755 launcher/ci-wrap-sh $(DESTDIR)$(BINDIR)/ci-wrap-sh
 	install -D -m 0644 docs/ci-wrap.1 $(DESTDIR)$(MANDIR)/man1/ci-wrap.1
+
+# The Debian package, built from a copy of the tracked files (as they are in
+# the work tree) so that the tree stays clean; the .deb lands in DEB_OUT.
+DEB_OUT ?= $(BUILD)/deb
+deb:
+	scripts/build-deb.sh $(DEB_OUT)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ci-wrap $(DESTDIR)$(BINDIR)/ci-wrap-sh \

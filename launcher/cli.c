@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/error.h"
@@ -14,9 +15,7 @@
 #include "../common/util.h"
 #include "config.h"
 
-#ifndef CI_WRAP_VERSION
-#define CI_WRAP_VERSION "0.1.0"
-#endif
+#include "version.h" /* CI_WRAP_VERSION, CI_WRAP_COMMIT: made by the Makefile */
 
 #define EXIT_USAGE 125
 
@@ -32,9 +31,11 @@ enum {
 	OPT_REPORT,
 	OPT_AUDIT_LOG,
 	OPT_NO_CGROUP,
+	OPT_METRICS_DIR,
 	OPT_SESSION,
 	OPT_DRY_RUN,
 	OPT_OLDER_THAN,
+	OPT_JSON,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_MAN,
@@ -50,7 +51,7 @@ struct cli_option {
 };
 
 #define RUN_MODES ((1u << MODE_RUN) | (1u << MODE_START))
-#define ALL_MODES 0xfu
+#define ALL_MODES 0x1fu
 
 static const struct cli_option options[] = {
 	{ "docker-host", OPT_DOCKER_HOST, "URL", "CI_WRAP_DOCKER_HOST",
@@ -76,11 +77,15 @@ static const struct cli_option options[] = {
 	  "append one JSON line per Docker API request", RUN_MODES },
 	{ "no-cgroup", OPT_NO_CGROUP, NULL, "CI_WRAP_NO_CGROUP",
 	  "run without a pool (unprivileged hosts)", RUN_MODES },
+	{ "metrics-dir", OPT_METRICS_DIR, "DIR", "CI_WRAP_METRICS_DIR",
+	  "update DIR/ci-wrap.prom (node_exporter textfile) at each session end and reap",
+	  RUN_MODES | (1u << MODE_REAP) },
 	{ "session", OPT_SESSION, "ID", NULL, "stop: the session to stop", 1u << MODE_STOP },
 	{ "dry-run", OPT_DRY_RUN, NULL, NULL, "reap: print what would be removed",
 	  1u << MODE_REAP },
 	{ "older-than", OPT_OLDER_THAN, "DUR", NULL,
 	  "reap: also sessions older than DUR, even if their owner lives", 1u << MODE_REAP },
+	{ "json", OPT_JSON, NULL, NULL, "ls: JSON lines even on a terminal", 1u << MODE_LS },
 	{ "quiet", 'q', NULL, NULL, "errors only on stderr", ALL_MODES },
 	{ "verbose", 'v', NULL, NULL, "more detail on stderr (twice: each refused request)",
 	  ALL_MODES },
@@ -88,7 +93,7 @@ static const struct cli_option options[] = {
 	{ "version", OPT_VERSION, NULL, NULL, "show the version and exit", ALL_MODES },
 };
 
-static const char *mode_names[] = { "", "start", "stop", "reap" };
+static const char *mode_names[] = { "", "start", "stop", "reap", "ls" };
 
 /* An option from the command line. They are applied after the file and the
  * environment, so that they win. */
@@ -117,7 +122,8 @@ static void print_help(void)
 	printf("Usage: ci-wrap [OPTIONS] -- COMMAND [ARG...]\n"
 	       "       ci-wrap start [OPTIONS]     (prints exports for eval)\n"
 	       "       ci-wrap stop [--session ID]\n"
-	       "       ci-wrap reap [--dry-run] [--older-than DUR]\n\n"
+	       "       ci-wrap reap [--dry-run] [--older-than DUR]\n"
+	       "       ci-wrap ls [--json]\n\n"
 	       "Run COMMAND in a cgroup pool behind a private Docker API proxy that labels\n"
 	       "everything it creates; remove all of it when COMMAND ends.\n\nOptions:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
@@ -132,7 +138,7 @@ static void print_help(void)
 				 o->arg ? o->arg : "");
 		printf("  %-24s %s\n", left, o->help);
 	}
-	printf("\nOptions from --docker-host to --no-cgroup can also be set as CI_WRAP_<NAME>\n"
+	printf("\nOptions from --docker-host to --metrics-dir can also be set as CI_WRAP_<NAME>\n"
 	       "in the environment (CI_WRAP_MEMORY=4g) and as NAME = VALUE in " CONFIG_DEFAULT_PATH
 	       "\n(or $" CONFIG_PATH_ENV "); the command line wins, then the environment.\n"
 	       "Exit status: COMMAND's; 128+N if it died of signal N; 125 if ci-wrap failed;\n"
@@ -273,6 +279,8 @@ static int apply_number(struct cw_config *cfg, int val, const char *arg, const c
 static int apply(struct cw_config *cfg, int val, const char *arg, const char *from,
 		 struct cw_error *err)
 {
+	struct stat st;
+
 	switch (val) {
 	case OPT_DOCKER_HOST:
 		return set_socket(cfg, arg, from, err);
@@ -292,6 +300,15 @@ static int apply(struct cw_config *cfg, int val, const char *arg, const char *fr
 		return 0;
 	case OPT_AUDIT_LOG:
 		set_string(&cfg->audit_path, arg);
+		return 0;
+	case OPT_METRICS_DIR:
+		if (*arg != '/' || stat(arg, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cw_error_set(err, 0, "invalid %s '%s': expected an existing directory "
+					    "(absolute path)", from, arg);
+		set_string(&cfg->metrics_dir, arg);
+		return 0;
+	case OPT_JSON:
+		cfg->json = true;
 		return 0;
 	case OPT_SESSION:
 		set_string(&cfg->session, arg);
@@ -444,7 +461,7 @@ static void build_longopts(struct option *lo, char *shortopts)
 static enum cw_mode mode_of(int argc, char **argv)
 {
 	if (argc > 1) {
-		for (int m = MODE_START; m <= MODE_REAP; m++)
+		for (int m = MODE_START; m <= MODE_LS; m++)
 			if (strcmp(argv[1], mode_names[m]) == 0)
 				return (enum cw_mode)m;
 	}
@@ -458,7 +475,7 @@ static void answer_now(int c)
 	if (c == OPT_HELP)
 		print_help();
 	else if (c == OPT_VERSION)
-		printf("ci-wrap %s\n", CI_WRAP_VERSION);
+		printf("ci-wrap %s (commit %s)\n", CI_WRAP_VERSION, CI_WRAP_COMMIT);
 	else if (c == OPT_MAN)
 		cli_print_man_options();
 	else
@@ -529,5 +546,6 @@ void cli_free(struct cw_config *cfg)
 	free(cfg->report_path);
 	free(cfg->audit_path);
 	free(cfg->session);
+	free(cfg->metrics_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -16,6 +16,7 @@ enum cw_mode {
 	MODE_START, /* ci-wrap start: hook mode */
 	MODE_STOP,  /* ci-wrap stop */
 	MODE_REAP,  /* ci-wrap reap */
+	MODE_LS,    /* ci-wrap ls */
 };
 
 struct cw_config {
@@ -36,6 +37,8 @@ struct cw_config {
 	char *session;		   /* stop --session ID */
 	bool dry_run;		   /* reap --dry-run */
 	int64_t older_than_ms;	   /* reap --older-than, 0 for dead owners only */
+	char *metrics_dir;	   /* --metrics-dir DIR, or NULL */
+	bool json;		   /* ls --json */
 	char **command;		   /* CMD and its arguments (MODE_RUN) */
 };
 

@@ -15,6 +15,7 @@
 #include "../common/util.h"
 #include "child.h"
 #include "cli.h"
+#include "ls.h"
 #include "reap.h"
 #include "registry.h"
 #include "session-end.h"
@@ -160,7 +161,8 @@ static int reap(const struct cw_config *cfg)
 	struct reap_opts o = { .docker_socket = cfg->docker_socket, .labels = true,
 			       .dry_run = cfg->dry_run,
 			       .older_than_ms = cfg->older_than_ms, .grace_ms = cfg->grace_ms,
-			       .quiet = cfg->verbosity == CW_LOG_QUIET };
+			       .quiet = cfg->verbosity == CW_LOG_QUIET,
+			       .metrics_dir = cfg->metrics_dir };
 
 	if (reap_run(&o) < 0) {
 		cw_log(CW_LOG_QUIET, "reap: cannot list resources on the daemon at unix://%s",
@@ -267,6 +269,7 @@ static int stop_dead(const struct cw_config *cfg, const char *id)
 {
 	struct reap_opts o = { .docker_socket = cfg->docker_socket, .labels = true,
 			       .grace_ms = cfg->grace_ms, .only = id,
+			       .metrics_dir = cfg->metrics_dir,
 			       .quiet = cfg->verbosity == CW_LOG_QUIET };
 
 	return reap_run(&o);
@@ -314,7 +317,9 @@ int main(int argc, char **argv)
 		return status;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (cfg.mode == MODE_START)
+	if (cfg.mode == MODE_LS)
+		status = ls_main(&cfg);
+	else if (cfg.mode == MODE_START)
 		status = start(&cfg);
 	else if (cfg.mode == MODE_STOP)
 		status = stop(&cfg);

@@ -13,6 +13,7 @@
 #include "../common/proc.h"
 #include "../common/util.h"
 #include "docker.h"
+#include "metrics.h"
 #include "registry.h"
 #include "session-end.h"
 #include "teardown.h"
@@ -128,6 +129,7 @@ static void reap_one(const struct reap_opts *o, const struct found *f)
 		printf("%s session %s (owner %s)\n", o->dry_run ? "would reap" : "reaping", f->id,
 		       f->owner);
 	session_end(&e, &r);
+	metrics_record_reap(o->dry_run ? NULL : o->metrics_dir, &r.objects);
 	teardown_describe(r.objects.removed, counts, sizeof(counts));
 	if (!o->quiet)
 		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);

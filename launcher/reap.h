@@ -23,6 +23,7 @@ struct reap_opts {
 	const char *skip;	   /* a session id never to touch (our own), or NULL */
 	const char *only;	   /* the one session to reap (`stop --session`), or NULL */
 	bool labels;		   /* also find sessions by label on the daemon */
+	const char *metrics_dir;   /* --metrics-dir: count what is reaped there, or NULL */
 };
 
 /* Is there anything to reap without asking the daemon: a dead session in

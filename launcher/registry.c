@@ -37,10 +37,10 @@ static void entry_path(const char *id, const char *suffix, char *buf, size_t siz
 int registry_add(const struct registry_entry *e, struct cw_error *err)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "id", e->id, "job", e->job,
-			      "owner", e->owner, "dir", e->dir, "cgroup", e->cgroup, "manager",
-			      cgpool_manager_name(e->manager), "pid", (int)e->pid, "guard_pid",
-			      (int)e->guard_pid);
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:s}", "id", e->id, "job",
+			      e->job, "owner", e->owner, "dir", e->dir, "cgroup", e->cgroup,
+			      "manager", cgpool_manager_name(e->manager), "pid", (int)e->pid,
+			      "guard_pid", (int)e->guard_pid, "command", e->command);
 	int rc;
 
 	entry_path(e->id, ".json", path, sizeof(path));
@@ -111,6 +111,7 @@ static bool load_entry(const char *path, struct registry_entry *e)
 	COPY(owner, "owner");
 	COPY(dir, "dir");
 	COPY(cgroup, "cgroup");
+	COPY(command, "command");
 #undef COPY
 	/* Entries written before managers were recorded: cgroupfs had a path. */
 	v = json_string_value(json_object_get(o, "manager"));
@@ -162,6 +163,44 @@ static bool parse_owner(const char *owner, char *host, size_t hsize, char *boot,
 	snprintf(boot, bsize, "%.*s", (int)(s2 - s1 - 1), s1 + 1);
 	*pid = (pid_t)p;
 	return true;
+}
+
+void registry_set_command(struct registry_entry *e, char *const *argv, pid_t guard_pid)
+{
+	size_t n = 0;
+
+	e->command[0] = '\0';
+	for (; argv && *argv && n + 1 < sizeof(e->command); argv++) {
+		int w = snprintf(e->command + n, sizeof(e->command) - n, "%s%s", n ? " " : "", *argv);
+
+		n = w < 0 ? n : n + (size_t)w;
+	}
+	e->guard_pid = guard_pid;
+}
+
+pid_t registry_owner_pid(const char *owner)
+{
+	char host[128], boot[64];
+	unsigned long long start;
+	pid_t pid;
+
+	if (!parse_owner(owner, host, sizeof(host), boot, sizeof(boot), &pid, &start))
+		return 0;
+	return pid;
+}
+
+time_t registry_owner_started(const char *owner)
+{
+	char host[128], boot[64];
+	unsigned long long start;
+	pid_t pid;
+	_cleanup_free_ char *stat = read_small_file("/proc/stat", 1 << 16);
+	const char *bt = stat ? strstr(stat, "\nbtime ") : NULL;
+
+	if (bt == NULL ||
+	    !parse_owner(owner, host, sizeof(host), boot, sizeof(boot), &pid, &start))
+		return 0;
+	return (time_t)(strtoll(bt + 7, NULL, 10) + (long long)start / sysconf(_SC_CLK_TCK));
 }
 
 bool registry_owner_local(const char *owner)

@@ -29,7 +29,18 @@ struct registry_entry {
 	pid_t pid;	    /* the session process */
 	pid_t guard_pid;    /* start: the job shell the session guards, else 0 */
 	time_t created;	    /* when the entry was written */
+	char command[1024]; /* the command, its words joined by spaces; "" in hook mode
+			       or in an entry written before the field existed */
 };
+
+/* Fill e's command (argv joined, cut at the field's size) and guard pid. */
+void registry_set_command(struct registry_entry *e, char *const *argv, pid_t guard_pid);
+
+/* When the owner process (host/boot/pid/start) started, 0 if unknown. */
+time_t registry_owner_started(const char *owner);
+
+/* The owner's pid, 0 if the owner is malformed. */
+pid_t registry_owner_pid(const char *owner);
 
 int registry_add(const struct registry_entry *e, struct cw_error *err);
 void registry_remove(const char *id);

@@ -22,6 +22,7 @@
 #include "../proxy/proxy.h"
 #include "../proxy/sockmount.h"
 #include "docker.h"
+#include "metrics.h"
 #include "reap.h"
 #include "registry.h"
 #include "session-end.h"
@@ -245,7 +246,7 @@ static void register_session(const struct session_process *sp)
 	snprintf(e.dir, sizeof(e.dir), "%s", sp->s->dir);
 	snprintf(e.cgroup, sizeof(e.cgroup), "%s", sp->s->cgroup);
 	e.manager = sp->s->manager;
-	e.guard_pid = sp->s->guard_pid;
+	registry_set_command(&e, sp->cfg->command, sp->s->guard_pid);
 	if (registry_add(&e, &err) < 0)
 		cw_verbose("%s", err.msg);
 }
@@ -256,7 +257,8 @@ static void sweep_dead_sessions(struct session_process *sp)
 {
 	struct reap_opts o = { .docker_socket = sp->cfg->docker_socket, .grace_ms = 0,
 			       .quiet = true, .skip = sp->s->id,
-			       .labels = registry_claim_label_scan(LABEL_SCAN_INTERVAL_S) };
+			       .labels = registry_claim_label_scan(LABEL_SCAN_INTERVAL_S),
+			       .metrics_dir = sp->cfg->metrics_dir };
 	pid_t pid;
 
 	if (!reap_needed(&o))
@@ -600,6 +602,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	struct session_process sp = { .s = s, .cfg = cfg, .ctl_fd = ctl_fd, .exit_status = -1 };
 	struct session_end_result r = { 0 };
 	char line[1024], msg[1100];
+	uint64_t teardown_start; /* for the metrics */
 	json_t *labels;
 
 	setup_process(&sp);
@@ -608,11 +611,16 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	sweep_dead_sessions(&sp);
 	labels = make_labels(&sp);
 	serve(&sp, labels);
+	teardown_start = now_ms();
 	end_session(&sp, &r);
 	if (cfg->report_path)
 		write_report(&sp, &r);
 	report_leaks(&r.objects);
 	summarize(&sp, &r, line, sizeof(line));
+	metrics_record_session(cfg->metrics_dir,
+			       &(struct metrics_session){ s->id, sp.exit_status,
+							  proxy_stats(sp.proxy), &r.objects,
+							  &r.stats, now_ms() - teardown_start });
 	snprintf(msg, sizeof(msg), "done %s", line);
 	wait_sweeper(&sp);
 	if (sp.stopped && s->guard_pid > 0)

@@ -9,7 +9,8 @@ PACKAGES=(
 	gcc make pkg-config libev-dev libjansson-dev libcurl4-openssl-dev
 	libcgroup-dev node-llhttp libcmocka-dev docker.io busybox-static socat
 	haproxy python3-docker docker-compose clang libclang-rt-14-dev jq curl
-	procps iproute2 util-linux cgroup-tools libsystemd-dev
+	procps iproute2 util-linux cgroup-tools
+	prometheus debhelper dpkg-dev fakeroot lintian man-db libsystemd-dev
 )
 DOCKER_SOCK=/var/run/docker.sock
 DOCKERD_LOG=/var/log/ci-wrap-dockerd.log
