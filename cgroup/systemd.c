@@ -5,10 +5,11 @@
  * no limits: so the session's slice is made first, with its limits, through
  * StartTransientUnit, and only then is anything created in it.
  *
- * Names: the slice is ci-wrap-<session>.slice with the session's dashes
- * turned into underscores, since a dash in a slice name means nesting. Its
- * parent is therefore ci-wrap.slice, which holds every session of the host
- * and which an operator may cap as a whole with a drop-in.
+ * Names: a dash in a slice name means nesting (ci-wrap-x.slice would sit in
+ * ci-wrap.slice, itself in ci.slice), so the slice is ci_wrap-<session>.slice
+ * with the session's dashes turned into underscores, in ci_wrap.slice, which
+ * holds every session of the host and which an operator may cap as a whole.
+ * Docker's systemd driver expands a parent's dashes the same way.
  *
  * The command runs in a leaf cgroup, <slice>/job, that ci-wrap makes and
  * removes itself. Not in a scope: systemd 252 stops a whole scope as soon
@@ -111,7 +112,7 @@ static int sdbus_load(struct cw_error *err)
 
 struct systemd_state {
 	struct v2_state v2; /* first: v2.c's functions read the pool through it */
-	char unit[256];	    /* ci-wrap-<session>.slice */
+	char unit[256];	    /* ci_wrap-<session>.slice */
 	sd_bus *bus;	    /* the system bus, once connected */
 };
 
@@ -123,8 +124,8 @@ void cgpool_systemd_names(struct cgpool *pool, const char *session)
 	for (const char *p = session; *p && n < sizeof(name) - 1; p++)
 		name[n++] = *p == '-' ? '_' : *p;
 	name[n] = '\0';
-	snprintf(pool->parent, sizeof(pool->parent), "ci-wrap-%s.slice", name);
-	snprintf(pool->path, sizeof(pool->path), "/ci-wrap.slice/ci-wrap-%s.slice", name);
+	snprintf(pool->parent, sizeof(pool->parent), "ci_wrap-%s.slice", name);
+	snprintf(pool->path, sizeof(pool->path), "/ci_wrap.slice/ci_wrap-%s.slice", name);
 }
 
 /* "what failed: the bus's message" */

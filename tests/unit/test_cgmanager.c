@@ -41,8 +41,8 @@ static void systemd_slice_names(void **state)
 	assert_int_equal(cgpool_attach(&pool, CGPOOL_SYSTEMD, "jenkins-app-42-5f3a0b1c", &limits,
 				       "/nonexistent", &err),
 			 0);
-	assert_string_equal(cgpool_parent(&pool), "ci-wrap-jenkins_app_42_5f3a0b1c.slice");
-	assert_string_equal(cgpool_path(&pool), "/ci-wrap.slice/ci-wrap-jenkins_app_42_5f3a0b1c.slice");
+	assert_string_equal(cgpool_parent(&pool), "ci_wrap-jenkins_app_42_5f3a0b1c.slice");
+	assert_string_equal(cgpool_path(&pool), "/ci_wrap.slice/ci_wrap-jenkins_app_42_5f3a0b1c.slice");
 	assert_string_equal(cgpool_version(&pool), "systemd");
 	cgpool_close(&pool);
 }
@@ -61,7 +61,7 @@ static void systemd_without_a_bus(void **state)
 	assert_non_null(mkdtemp(root));
 	assert_int_equal(cgpool_open(&pool, CGPOOL_SYSTEMD, "s-00000001", &limits, root, &err),
 			 -1);
-	assert_non_null(strstr(err.msg, "creating the cgroup pool /ci-wrap.slice/"));
+	assert_non_null(strstr(err.msg, "creating the cgroup pool /ci_wrap.slice/"));
 	assert_true(strstr(err.msg, "system bus") != NULL || strstr(err.msg, "libsystemd") != NULL);
 	assert_int_equal(rmdir(root), 0); /* empty */
 }
