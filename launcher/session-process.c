@@ -279,30 +279,18 @@ static void wait_sweeper(struct session_process *sp)
 	}
 }
 
-/* Before an image load: every image ID and tag on the daemon now. The loop
- * waits for this one call (loads are rare, and take far longer). */
+/* Before and after an image load: the images on the daemon. The loop waits
+ * for this one call (loads are rare, and take far longer). */
 static json_t *images_now(void *arg)
 {
 	struct session_process *sp = arg;
-	json_t *answer = NULL, *set = NULL, *img, *tag;
-	size_t i, j;
+	json_t *answer = NULL;
 
 	if (docker_get_in_child(sp->cfg->docker_socket, "/images/json?all=1",
-				IMAGES_NOW_TIMEOUT_MS, &answer) == 200) {
-		set = json_object();
-		json_array_foreach(answer, i, img)
-		{
-			json_t *id = json_object_get(img, "Id");
-
-			if (json_is_string(id))
-				json_object_set(set, json_string_value(id), json_true());
-			json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
-				if (json_is_string(tag))
-					json_object_set(set, json_string_value(tag), json_true());
-		}
-	}
+				IMAGES_NOW_TIMEOUT_MS, &answer) == 200 && json_is_array(answer))
+		return answer;
 	json_decref(answer);
-	return set;
+	return NULL;
 }
 
 /* A loaded image carries no label a reap could find it by: the registry
@@ -584,7 +572,7 @@ void session_process_main(struct session *s, const struct cw_config *cfg, int ct
 	 * daemon call at all. */
 	if (proxy_stats(sp.proxy)->create_calls > 0) {
 		docker = docker_open(cfg->docker_socket);
-		topts.loaded_images = proxy_loaded_images(sp.proxy);
+		topts.tracked = proxy_tracked(sp.proxy);
 		teardown_session(docker, &topts, &res);
 		docker_close(docker);
 	} else {

@@ -12,6 +12,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "proxy-internal.h"
+#include "track.h"
 
 /* Flow buffers are pages of their own. One going back to the cache keeps
  * its first page (all that a small request or answer touches) and gives the
@@ -100,8 +101,9 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &p->accept_w);
 }
 
-static void drain_finish(struct proxy *p)
+static void drain_done(void *arg)
 {
+	struct proxy *p = arg;
 	void (*done)(void *) = p->drain_done;
 
 	if (done == NULL)
@@ -109,6 +111,14 @@ static void drain_finish(struct proxy *p)
 	p->drain_done = NULL;
 	ev_timer_stop(p->loop, &p->drain_timer);
 	done(p->drain_arg);
+}
+
+/* The connections are gone; the container inspections the tracker started
+ * still count, within the same time limit. */
+static void drain_finish(struct proxy *p)
+{
+	if (p->drain_done != NULL)
+		track_when_idle(p->track, drain_done, p);
 }
 
 void proxy_conn_closed(struct proxy *p, struct conn *c)
@@ -136,7 +146,8 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	cw_verbose("proxy: drain timed out with %u connection(s) open; closing them", p->nconns);
 	while (p->conns != NULL)
 		conn_free(p->conns);
-	drain_finish(p);
+	track_cancel(p->track);
+	drain_done(p);
 }
 
 struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
@@ -147,7 +158,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	(void)err;
 	p->loop = loop;
 	p->cfg = *cfg;
-	p->loaded = json_array();
+	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
 	ev_io_init(&p->accept_w, on_accept, cfg->listen_fd, EV_READ);
 	p->accept_w.data = p;
 	ev_init(&p->accept_retry, on_accept_retry);
@@ -196,7 +207,12 @@ void proxy_set_cgroup_parent(struct proxy *p, const char *parent)
 
 json_t *proxy_loaded_images(const struct proxy *p)
 {
-	return p->loaded;
+	return json_object_get(track_result(p->track), "images");
+}
+
+json_t *proxy_tracked(const struct proxy *p)
+{
+	return track_result(p->track);
 }
 
 void proxy_free(struct proxy *p)
@@ -212,7 +228,7 @@ void proxy_free(struct proxy *p)
 		close(p->cfg.listen_fd);
 	while (p->nbuf_cache > 0)
 		munmap(p->buf_cache[--p->nbuf_cache], FLOW_BUF_SIZE);
-	json_decref(p->loaded);
+	track_free(p->track);
 	free(p);
 }
 
