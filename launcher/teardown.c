@@ -197,15 +197,15 @@ static void record_unlisted(const struct teardown_opts *o, struct teardown_resul
 			    enum resource_kind kind, const char *why)
 {
 	json_t *made = json_object_get(json_object_get(o->tracked, "made"),
-				       teardown_kind_name(kind)), *id;
-	size_t i;
+				       teardown_kind_name(kind)), *v;
+	const char *id;
 
 	if (o->tracked == NULL) {
 		record_leak(res, kind, "*", why);
 		return;
 	}
-	json_array_foreach(made, i, id)
-	record_leak(res, kind, json_string_value(id), why);
+	json_object_foreach(made, id, v)
+	record_leak(res, kind, id, why);
 }
 
 /* Containers get the grace period: docker's stop sends the stop signal,
@@ -295,10 +295,15 @@ static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct
 static void remove_anonymous_volumes(struct docker *d, const struct teardown_opts *o,
 				     struct teardown_result *res)
 {
-	json_t *names = json_object_get(o->tracked, "volumes");
-	size_t n = json_array_size(names);
+	json_auto_t *names = json_array();
 	struct docker_job *jobs;
+	const char *name;
+	json_t *v;
+	size_t n;
 
+	json_object_foreach(json_object_get(o->tracked, "volumes"), name, v)
+	json_array_append_new(names, json_string(name));
+	n = json_array_size(names);
 	if (n == 0)
 		return;
 	if (o->dry_run) {
@@ -310,8 +315,7 @@ static void remove_anonymous_volumes(struct docker *d, const struct teardown_opt
 	jobs = jobs_for(names, "DELETE", "/volumes/", "", CALL_TIMEOUT_MS);
 	docker_run_all(d, jobs, n, PARALLEL);
 	for (size_t i = 0; i < n; i++) {
-		const char *name = json_string_value(json_array_get(names, i));
-
+		name = json_string_value(json_array_get(names, i));
 		if (jobs[i].status >= 200 && jobs[i].status < 300)
 			res->removed[RESOURCE_VOLUME]++;
 		else if (jobs[i].status == 409)

@@ -16,6 +16,10 @@
 /* An inspect answer larger than this is not read (labels can be big). */
 #define PROBE_ANSWER_MAX (8u * 1024 * 1024)
 #define PROBE_TIMEOUT_S 10.0
+/* Inspections in flight at once; more wait their turn. */
+#define PROBE_MAX_INFLIGHT 32
+/* IDs kept per list: a job that makes more is not tracked past this. */
+#define TRACK_MAX_IDS 65536
 
 /* One container inspect on a daemon connection of our own. */
 struct probe {
@@ -24,6 +28,7 @@ struct probe {
 	int fd;		     /* the daemon connection */
 	ev_io io;	     /* watches it */
 	ev_timer timer;	     /* bounds the whole exchange */
+	char id[130];	     /* the container */
 	char req[256];	     /* the request */
 	size_t req_len;	     /* its length */
 	size_t req_off;	     /* bytes of it written */
@@ -36,7 +41,11 @@ struct track {
 	const struct proxy_config *cfg;	 /* the proxy's: daemon socket, image lists */
 	uint64_t *images_created;	 /* the proxy's counter of images made */
 	json_t *result;			 /* see track_result() */
+	json_t *image_set;		 /* result's "images" as a set */
 	struct probe *probes;		 /* inspections in flight */
+	unsigned nprobes;		 /* their number */
+	json_t *queue;			 /* containers waiting for an inspection */
+	bool full_warned;		 /* said once that a list is full */
 	void (*idle_done)(void *);	 /* track_when_idle() callback, or NULL */
 	void *idle_arg;			 /* its argument */
 };
@@ -72,12 +81,14 @@ struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	json_t *made = json_object();
 
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
-		json_object_set_new(made, kind_keys[k], json_array());
+		json_object_set_new(made, kind_keys[k], json_object());
 	t->loop = loop;
 	t->cfg = cfg;
 	t->images_created = images_created;
-	t->result = json_pack("{s:I,s:o,s:[],s:[],s:[]}", "since", (json_int_t)time(NULL),
+	t->result = json_pack("{s:I,s:o,s:[],s:[],s:{}}", "since", (json_int_t)time(NULL),
 			      "made", made, "images", "untag", "volumes");
+	t->image_set = json_object();
+	t->queue = json_array();
 	return t;
 }
 
@@ -86,7 +97,26 @@ json_t *track_result(const struct track *t)
 	return t->result;
 }
 
-static bool array_has(json_t *array, const char *s)
+/* Is there room for one more in a list of size n? */
+static bool room(struct track *t, size_t n)
+{
+	if (n < TRACK_MAX_IDS)
+		return true;
+	if (!t->full_warned)
+		cw_warn("proxy: the session made more than %d objects of a kind; "
+			"teardown finds only the labelled ones past that", TRACK_MAX_IDS);
+	t->full_warned = true;
+	return false;
+}
+
+static void add_to_set(struct track *t, json_t *set, const char *s)
+{
+	if (json_object_get(set, s) == NULL && room(t, json_object_size(set)))
+		json_object_set_new(set, s, json_true());
+}
+
+/* For the small lists of a load's answer. */
+static void add_unique(json_t *array, const char *s)
 {
 	json_t *v;
 	size_t i;
@@ -94,26 +124,19 @@ static bool array_has(json_t *array, const char *s)
 	json_array_foreach(array, i, v)
 	{
 		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-			return true;
+			return;
 	}
-	return false;
-}
-
-static void add_unique(json_t *array, const char *s)
-{
-	if (!array_has(array, s))
-		json_array_append_new(array, json_string(s));
+	json_array_append_new(array, json_string(s));
 }
 
 /* An image the session made that carries no label: kept for teardown and
  * handed to the config's callback, which keeps it where reap can find it. */
 static void add_image(struct track *t, const char *id)
 {
-	json_t *images = json_object_get(t->result, "images");
-
-	if (array_has(images, id))
+	if (json_object_get(t->image_set, id) != NULL || !room(t, json_object_size(t->image_set)))
 		return;
-	json_array_append_new(images, json_string(id));
+	json_object_set_new(t->image_set, id, json_true());
+	json_array_append_new(json_object_get(t->result, "images"), json_string(id));
 	if (t->cfg->image_loaded)
 		t->cfg->image_loaded(t->cfg->images_arg, id);
 	cw_debug("track: the session made image %s", id);
@@ -121,10 +144,24 @@ static void add_image(struct track *t, const char *id)
 
 static void add_made(struct track *t, enum resource_kind kind, const char *id)
 {
-	add_unique(json_object_get(json_object_get(t->result, "made"), kind_keys[kind]), id);
+	add_to_set(t, json_object_get(json_object_get(t->result, "made"), kind_keys[kind]), id);
 }
 
 /* ---- container inspections ------------------------------------------------- */
+
+static void probe_container(struct track *t, const char *id);
+
+/* An inspection ended: start the next one that waits. */
+static void probe_next(struct track *t)
+{
+	while (t->nprobes < PROBE_MAX_INFLIGHT && json_array_size(t->queue) > 0) {
+		json_t *id = json_incref(json_array_get(t->queue, 0));
+
+		json_array_remove(t->queue, 0);
+		probe_container(t, json_string_value(id));
+		json_decref(id);
+	}
+}
 
 static void probe_end(struct probe *pr)
 {
@@ -139,6 +176,8 @@ static void probe_end(struct probe *pr)
 	*pp = pr->next;
 	free(pr->buf);
 	free(pr);
+	t->nprobes--;
+	probe_next(t);
 	if (t->probes == NULL && t->idle_done) {
 		void (*done)(void *) = t->idle_done;
 
@@ -159,15 +198,15 @@ static void probe_answer(struct probe *pr)
 	pr->buf[pr->len] = '\0';
 	body = strstr(pr->buf, "\r\n\r\n");
 	if (sscanf(pr->buf, "HTTP/%*d.%*d %d", &status) != 1 || status != 200 || body == NULL) {
-		cw_verbose("track: %s answered %d: its anonymous volumes are not known",
-			   pr->req, status);
+		cw_verbose("track: inspecting container %s: HTTP %d: its anonymous volumes "
+			   "are not known", pr->id, status);
 		return;
 	}
 	json_auto_t *inspect = json_loads(body + 4, 0, NULL);
 	anon = track_anonymous_volumes(inspect);
 	json_array_foreach(anon, i, v)
 	{
-		add_unique(volumes, json_string_value(v));
+		add_to_set(pr->t, volumes, json_string_value(v));
 		cw_debug("track: anonymous volume %s", json_string_value(v));
 	}
 	json_decref(anon);
@@ -216,7 +255,8 @@ static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	cw_verbose("track: %s took too long: its anonymous volumes are not known", pr->req);
+	cw_verbose("track: inspecting container %s took too long: its anonymous volumes "
+		   "are not known", pr->id);
 	probe_end(pr);
 }
 
@@ -232,6 +272,11 @@ static void probe_container(struct track *t, const char *id)
 
 	if (strlen(t->cfg->upstream_path) >= sizeof(addr.sun_path) || strlen(id) > 128)
 		return;
+	if (t->nprobes >= PROBE_MAX_INFLIGHT) {
+		if (room(t, json_array_size(t->queue)))
+			json_array_append_new(t->queue, json_string(id));
+		return;
+	}
 	strcpy(addr.sun_path, t->cfg->upstream_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -243,6 +288,7 @@ static void probe_container(struct track *t, const char *id)
 	pr = xcalloc(1, sizeof(*pr));
 	pr->t = t;
 	pr->fd = fd;
+	snprintf(pr->id, sizeof(pr->id), "%s", id);
 	/* HTTP/1.0: Go's server then neither chunks nor keeps the
 	 * connection, so the body is everything up to EOF. */
 	pr->req_len = (size_t)snprintf(pr->req, sizeof(pr->req),
@@ -264,6 +310,7 @@ static void probe_container(struct track *t, const char *id)
 	pr->timer.data = pr;
 	pr->next = t->probes;
 	t->probes = pr;
+	t->nprobes++;
 	ev_io_start(t->loop, &pr->io);
 	ev_timer_start(t->loop, &pr->timer);
 }
@@ -281,6 +328,7 @@ void track_when_idle(struct track *t, void (*done)(void *arg), void *arg)
 void track_cancel(struct track *t)
 {
 	t->idle_done = NULL;
+	json_array_clear(t->queue);
 	while (t->probes != NULL)
 		probe_end(t->probes);
 }
@@ -291,6 +339,8 @@ void track_free(struct track *t)
 		return;
 	track_cancel(t);
 	json_decref(t->result);
+	json_decref(t->image_set);
+	json_decref(t->queue);
 	free(t);
 }
 

@@ -52,13 +52,14 @@ void track_cancel(struct track *t);
 
 /* What was recorded, an object the tracker owns:
  *   "since":   unix time the tracker started: anything older is not ours
- *   "made":    {"container": [ID...], "network": [...], ...} every ID a
- *              create answered with, by kind (teardown_kind_name() names)
+ *   "made":    {"container": {ID: true...}, "network": {...}, ...}: every
+ *              ID a create answered with, by kind (teardown_kind_name())
  *   "images":  image IDs to remove, in the order made: loads new to the
  *              daemon, classic-builder steps
  *   "untag":   [{"ref", "image", "was"}]: a load put tag ref on image, which
  *              existed before, or took the tag from image was (else null)
- *   "volumes": anonymous volumes of the session's containers */
+ *   "volumes": {NAME: true...}: anonymous volumes of the session's containers
+ * Each list holds at most 65536. */
 json_t *track_result(const struct track *t);
 
 /* ---- pure helpers, exposed for the unit tests ----------------------------- */
