@@ -133,7 +133,7 @@ static void reap_one(struct docker *d, const struct reap_opts *o, const struct f
 	struct teardown_result res = { 0 };
 	char counts[256];
 
-	t.loaded_images = registry_images(f->id);
+	t.tracked = registry_tracked(f->id);
 	if (!o->quiet)
 		printf("%s session %s (owner %s)\n", o->dry_run ? "would reap" : "reaping", f->id,
 		       f->owner);
@@ -147,7 +147,7 @@ static void reap_one(struct docker *d, const struct reap_opts *o, const struct f
 	if (!o->quiet)
 		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);
 	json_decref(res.leaked);
-	json_decref(t.loaded_images);
+	json_decref(t.tracked);
 }
 
 /* Sessions named by the registry. */

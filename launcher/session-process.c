@@ -302,6 +302,13 @@ static void image_loaded(void *arg, const char *ref)
 	registry_add_image(sp->s->id, ref);
 }
 
+static void volume_made(void *arg, const char *name)
+{
+	struct session_process *sp = arg;
+
+	registry_add_volume(sp->s->id, name);
+}
+
 /* The daemon's cgroup driver, asked in a child (the session process, which
  * lives as long as the job, never maps libcurl) while the proxy already
  * serves with the pool as cgroup parent: cgroupfs, the common case. Docker's
@@ -396,6 +403,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.audit = sp->audit,
 		.images_now = images_now,
 		.image_loaded = image_loaded,
+		.volume_made = volume_made,
 		.images_arg = sp,
 	};
 	struct cw_error err = { 0 };

@@ -200,7 +200,7 @@ static void record_unlisted(const struct teardown_opts *o, struct teardown_resul
 				       teardown_kind_name(kind)), *v;
 	const char *id;
 
-	if (o->tracked == NULL) {
+	if (made == NULL) { /* reap: nothing seen */
 		record_leak(res, kind, "*", why);
 		return;
 	}
@@ -530,8 +530,7 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 	if (!o->keep_images) {
 		remove_kind(d, &images, o, res, &p);
 		remove_load_tags(d, o, res); /* first: a tag may go back from a new image */
-		remove_made_images(d, o, res, o->tracked ? json_object_get(o->tracked, "images")
-							 : o->loaded_images);
+		remove_made_images(d, o, res, json_object_get(o->tracked, "images"));
 	}
 	progress_end(d, &p);
 }

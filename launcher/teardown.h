@@ -23,8 +23,8 @@ struct teardown_opts {
 	int64_t grace_ms;    /* SIGTERM to SIGKILL */
 	bool keep_images;    /* leave labelled images */
 	bool dry_run;	     /* list, remove nothing */
-	json_t *loaded_images; /* reap: unlabelled images the session made, or NULL */
-	json_t *tracked;     /* what the proxy recorded (proxy_tracked()), or NULL */
+	json_t *tracked;     /* what the proxy (proxy_tracked()) or the registry
+			      * (registry_tracked()) recorded, or NULL */
 	bool progress;	     /* show progress on stderr after a second */
 };
 

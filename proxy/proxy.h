@@ -33,7 +33,9 @@ struct proxy_config {
 	 * classic build's step), as it is recorded: a place that outlives the
 	 * session process can keep it for reap. */
 	void (*image_loaded)(void *arg, const char *ref);
-	void *images_arg; /* the argument of both */
+	/* Likewise with each anonymous volume of the session's containers. */
+	void (*volume_made)(void *arg, const char *name);
+	void *images_arg; /* the argument of the three */
 };
 
 struct proxy_stats {

@@ -115,6 +115,16 @@ static void add_to_set(struct track *t, json_t *set, const char *s)
 		json_object_set_new(set, s, json_true());
 }
 
+/* An anonymous volume, also handed to the config's callback (for reap). */
+static void add_volume(struct track *t, json_t *set, const char *name)
+{
+	if (json_object_get(set, name) != NULL || !room(t, json_object_size(set)))
+		return;
+	json_object_set_new(set, name, json_true());
+	if (t->cfg->volume_made)
+		t->cfg->volume_made(t->cfg->images_arg, name);
+}
+
 /* For the small lists of a load's answer. */
 static void add_unique(json_t *array, const char *s)
 {
@@ -206,7 +216,7 @@ static void probe_answer(struct probe *pr)
 	anon = track_anonymous_volumes(inspect);
 	json_array_foreach(anon, i, v)
 	{
-		add_to_set(pr->t, volumes, json_string_value(v));
+		add_volume(pr->t, volumes, json_string_value(v));
 		cw_debug("track: anonymous volume %s", json_string_value(v));
 	}
 	json_decref(anon);

@@ -51,6 +51,47 @@ t_anon_volumes() {
 	return 0
 }
 
+# Runs as ci-wrap's command: leaves an anonymous volume, says who is who,
+# then blocks until the test kills it.
+inner_anon_and_wait() {
+	local a
+	a=$(docker run -d "${TL[@]}" -v /data "$IMG" sleep 600) || fail "docker run -d failed"
+	docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' "$a" >"$WORK/a-volumes"
+	docker rm -f "$a" >/dev/null || fail "docker rm -f failed"
+	# ci-wrap runs this bash as its child; sleep takes over its pid.
+	echo "$PPID $CI_WRAP_SESSION $$" >"$WORK/crash.tmp"
+	mv "$WORK/crash.tmp" "$WORK/crash"
+	exec sleep 600
+}
+
+# After a crash (ci-wrap and its session process killed, no teardown at
+# all) reap finds the anonymous volumes through the registry.
+t_reap_anon_volumes() {
+	local launcher session sp pid out v cmd
+	on_cleanup "d volume rm -f \$(cat $WORK/a-volumes 2>/dev/null) >/dev/null 2>&1"
+	cw_inner -q --grace 1s -- inner_anon_and_wait 2>"$WORK/err" &
+	pid=$!
+	wait_until 30 test -s "$WORK/crash" || fail "the session did not start: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
+	read -r launcher session cmd <"$WORK/crash"
+	on_cleanup "kill -KILL $cmd $launcher 2>/dev/null"
+	v=$(cat "$WORK/a-volumes")
+	sp=$(ps -o pid= --ppid "$launcher" | while read -r p; do
+		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
+	done)
+	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
+	wait_until 10 grep -qsx "$v" "/run/ci-wrap/$session.volumes" ||
+		fail "the registry does not list the anonymous volume: $(cat "/run/ci-wrap/$session.volumes" 2>&1)"
+	kill -STOP "$launcher" "$sp"
+	kill -KILL "$sp" "$launcher"
+	kill -KILL "$cmd" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	out=$(cw reap 2>&1) || fail "ci-wrap reap failed: $(tr '\n' '|' <<<"$out")"
+	log "reap: $(tr '\n' '|' <<<"$out")"
+	exists_volume "$v" && fail "reap left the anonymous volume of the dead session"
+	[[ -e /run/ci-wrap/$session.volumes ]] && fail "reap left the dead session's registry files"
+	return 0
+}
+
 # --- 5. loads, by image ID ------------------------------------------------------
 
 # An image of the test's own, labelled so the sweep removes it if the case
@@ -186,6 +227,7 @@ t_unreachable() {
 }
 
 tcase anon-volumes 90 t_anon_volumes
+tcase reap-anon-volumes 60 t_reap_anon_volumes
 tcase loads 90 t_loads
 tcase builds 120 t_builds
 tcase unreachable 60 t_unreachable
