@@ -586,7 +586,8 @@ static void request_routed(struct conn *c)
 	c->resp_active = true;
 	if (c->route->flags & ROUTE_DRAIN_WAIT)
 		c->proxy->stats.create_calls++;
-	c->track = track_answer_begin(c->proxy->track, c->route);
+	c->track = track_answer_begin(c->proxy->track, c->route, method, f->buf + c->head.url_off,
+				      c->head.url_len);
 	if (c->route->body != REWRITE_NONE) {
 		if (c->head.content_encoded) {
 			conn_refuse(c, 415, "cannot label a body with a Content-Encoding");

@@ -12,6 +12,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "llhttp.h"
 
 /* An inspect answer larger than this is not read (labels can be big). */
 #define PROBE_ANSWER_MAX (8u * 1024 * 1024)
@@ -42,6 +43,7 @@ struct track {
 	uint64_t *images_created;	 /* the proxy's counter of images made */
 	json_t *result;			 /* see track_result() */
 	json_t *image_set;		 /* result's "images" as a set */
+	json_t *shorts;			 /* "kind/12-digit ID" -> ID, of "made" */
 	struct probe *probes;		 /* inspections in flight */
 	unsigned nprobes;		 /* their number */
 	json_t *queue;			 /* containers waiting for an inspection */
@@ -55,11 +57,13 @@ enum answer_kind {
 	ANSWER_BUILD,  /* classic build output: step images, aux IDs */
 	ANSWER_IMPORT, /* import output: the last status is the image ID */
 	ANSWER_LOAD,   /* load output: the images it loaded */
+	ANSWER_REMOVE, /* a 2xx answer: the object named was removed */
 };
 
 struct track_answer {
 	enum answer_kind kind;	   /* how to read its lines */
-	enum resource_kind creates; /* what a create makes */
+	enum resource_kind creates; /* what a create makes, or a remove removes */
+	char name[256];		   /* remove: the ID or name in the target */
 	json_t *before;		   /* load: the image list before it */
 	json_t *named;		   /* load: references its answer named */
 	struct track_build build;  /* build: where in a step */
@@ -88,6 +92,7 @@ struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	t->result = json_pack("{s:I,s:o,s:[],s:[],s:{}}", "since", (json_int_t)time(NULL),
 			      "made", made, "images", "untag", "volumes");
 	t->image_set = json_object();
+	t->shorts = json_object();
 	t->queue = json_array();
 	return t;
 }
@@ -152,9 +157,43 @@ static void add_image(struct track *t, const char *id)
 	cw_debug("track: the session made image %s", id);
 }
 
+/* The key of an ID's first 12 digits, the form `docker ps -q` prints. */
+static void short_key(enum resource_kind kind, const char *id, char *key, size_t size)
+{
+	snprintf(key, size, "%s/%.12s", kind_keys[kind], id);
+}
+
 static void add_made(struct track *t, enum resource_kind kind, const char *id)
 {
-	add_to_set(t, json_object_get(json_object_get(t->result, "made"), kind_keys[kind]), id);
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	char key[64];
+
+	add_to_set(t, made, id);
+	if (strlen(id) == 64 && json_object_get(made, id) != NULL) {
+		short_key(kind, id, key, sizeof(key));
+		json_object_set_new(t->shorts, key, json_string(id));
+	}
+}
+
+/* The job removed one (by ID, 12-digit ID or name): if the daemon cannot be
+ * reached at teardown, it is not named as left. A name other than a
+ * volume's is not matched: it is named all the same. */
+static void forget_made(struct track *t, enum resource_kind kind, const char *ref)
+{
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	const char *full = ref;
+	char key[64], id[256];
+
+	if (json_object_get(made, ref) == NULL && strlen(ref) == 12) {
+		short_key(kind, ref, key, sizeof(key));
+		full = json_string_value(json_object_get(t->shorts, key));
+	}
+	if (full == NULL || json_object_get(made, full) == NULL)
+		return;
+	snprintf(id, sizeof(id), "%s", full); /* full may be freed below */
+	short_key(kind, id, key, sizeof(key));
+	json_object_del(t->shorts, key);
+	json_object_del(made, id);
 }
 
 /* ---- container inspections ------------------------------------------------- */
@@ -350,6 +389,7 @@ void track_free(struct track *t)
 	track_cancel(t);
 	json_decref(t->result);
 	json_decref(t->image_set);
+	json_decref(t->shorts);
 	json_decref(t->queue);
 	free(t);
 }
@@ -526,12 +566,71 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
 
 /* ---- answers ----------------------------------------------------------------- */
 
-struct track_answer *track_answer_begin(struct track *t, const struct route *r)
+/* Does the request remove one object: DELETE /containers|networks|volumes/X,
+ * or wait for a container's removal (`docker run --rm`: POST
+ * /containers/X/wait?condition=removed, API 1.30)? X goes to name. Only
+ * what is reported if teardown cannot reach the daemon depends on this. */
+static enum resource_kind removal(uint8_t method, const char *target, size_t len, char *name,
+				  size_t size)
+{
+	static const struct {
+		const char *prefix;
+		enum resource_kind kind;
+	} kinds[] = { { "/containers/", RESOURCE_CONTAINER },
+		      { "/networks/", RESOURCE_NETWORK },
+		      { "/volumes/", RESOURCE_VOLUME } };
+	size_t q = route_query_offset(target, len);
+	const char *p = target, *end = target + q, *seg;
+
+	if (method != HTTP_DELETE && method != HTTP_POST)
+		return RESOURCE_NONE;
+	if (q > 3 && strncmp(p, "/v", 2) == 0 && p[2] >= '0' && p[2] <= '9') {
+		p = memchr(p + 1, '/', (size_t)(end - p - 1)); /* the version prefix */
+		if (p == NULL)
+			return RESOURCE_NONE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		size_t plen = strlen(kinds[i].prefix), n;
+
+		if ((size_t)(end - p) <= plen || strncmp(p, kinds[i].prefix, plen) != 0)
+			continue;
+		seg = p + plen;
+		n = strcspn(seg, "/?");
+		if (seg + n > end)
+			n = (size_t)(end - seg);
+		if (n == 0 || n >= size)
+			return RESOURCE_NONE;
+		if (method == HTTP_POST &&
+		    !(kinds[i].kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
+		      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
+		      memmem(target + q, len - q, "condition=removed", 17) != NULL))
+			return RESOURCE_NONE;
+		if (method == HTTP_DELETE && seg + n != end)
+			return RESOURCE_NONE;
+		memcpy(name, seg, n);
+		name[n] = '\0';
+		return kinds[i].kind;
+	}
+	return RESOURCE_NONE;
+}
+
+struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
+					const char *target, size_t len)
 {
 	struct track_answer *a;
 	enum answer_kind kind;
+	enum resource_kind removes;
 	json_t *before = NULL;
+	char name[256];
 
+	removes = removal(method, target, len, name, sizeof(name));
+	if (removes != RESOURCE_NONE) {
+		a = xcalloc(1, sizeof(*a));
+		a->kind = ANSWER_REMOVE;
+		a->creates = removes;
+		memcpy(a->name, name, sizeof(name));
+		return a;
+	}
 	if (r->flags & ROUTE_IMAGE_LOAD) {
 		if (t->cfg->images_now == NULL)
 			return NULL;
@@ -586,6 +685,20 @@ static bool is_image_id(const char *s)
 	       strspn(s + 7, "0123456789abcdef") == 64;
 }
 
+/* A volume create answers 201 with a volume that existed too, unchanged:
+ * it is the session's only if it carries the session's label. */
+static bool ours(const struct track *t, const struct track_answer *a, json_t *answer)
+{
+	const char *want = json_string_value(json_object_get(t->cfg->rewrite.labels,
+							     "ci-wrap.session"));
+	const char *got = json_string_value(
+		json_object_get(json_object_get(answer, "Labels"), "ci-wrap.session"));
+
+	if (a->creates != RESOURCE_VOLUME || want == NULL)
+		return true;
+	return got != NULL && strcmp(got, want) == 0;
+}
+
 static void line_done(struct track *t, struct track_answer *a)
 {
 	json_auto_t *msg = NULL;
@@ -597,9 +710,11 @@ static void line_done(struct track *t, struct track_answer *a)
 	msg = json_loadb(a->line, a->len, 0, NULL);
 	text = json_string_value(json_object_get(msg, "stream"));
 	switch (a->kind) {
+	case ANSWER_REMOVE:
+		break;
 	case ANSWER_CREATE:
 		id = track_created_id(msg);
-		if (id == NULL)
+		if (id == NULL || !ours(t, a, msg))
 			break;
 		add_made(t, a->creates, id);
 		if (a->creates == RESOURCE_CONTAINER)
@@ -671,6 +786,8 @@ void track_answer_end(struct track *t, struct track_answer *a, int status)
 		line_done(t, a);
 		if (a->kind == ANSWER_LOAD)
 			load_done(t, a);
+		if (a->kind == ANSWER_REMOVE)
+			forget_made(t, a->creates, a->name);
 	}
 	json_decref(a->before);
 	json_decref(a->named);

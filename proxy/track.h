@@ -32,9 +32,11 @@ struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 			uint64_t *images_created);
 void track_free(struct track *t);
 
-/* A request on route r is on its way to the daemon: NULL if its answer
- * names nothing worth keeping. A load lists the images first (blocking). */
-struct track_answer *track_answer_begin(struct track *t, const struct route *r);
+/* A request (route r, llhttp method, its target as sent) is on its way to
+ * the daemon: NULL if its answer tells nothing worth keeping. A load lists
+ * the images first (blocking). */
+struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
+					const char *target, size_t len);
 
 /* Body bytes of the answer, chunked framing taken off; status is its HTTP
  * status. */
@@ -53,7 +55,8 @@ void track_cancel(struct track *t);
 /* What was recorded, an object the tracker owns:
  *   "since":   unix time the tracker started: anything older is not ours
  *   "made":    {"container": {ID: true...}, "network": {...}, ...}: every
- *              ID a create answered with, by kind (teardown_kind_name())
+ *              ID a create answered with, by kind (teardown_kind_name()),
+ *              less those the job was seen to remove
  *   "images":  image IDs to remove, in the order made: loads new to the
  *              daemon, classic-builder steps
  *   "untag":   [{"ref", "image", "was"}]: a load put tag ref on image, which

@@ -196,6 +196,12 @@ inner_unreachable() {
 	docker create "${TL[@]}" "$IMG" true >"$WORK/container" || fail "docker create failed"
 	docker network create "${TL[@]}" "ciwt-gone-$CIWT_RUN" >"$WORK/network" || fail "docker network create failed"
 	docker volume create "${TL[@]}" >"$WORK/volume" || fail "docker volume create failed"
+	# Not left: removed by the job (by short ID, by --rm), or not made (a
+	# volume create of a volume from before answers with it unchanged).
+	docker create "${TL[@]}" "$IMG" true >"$WORK/gone" || fail "docker create failed"
+	docker rm "$(cut -c1-12 "$WORK/gone")" >/dev/null || fail "docker rm failed"
+	docker run --rm --cidfile "$WORK/rm.cid" "${TL[@]}" "$IMG" true || fail "docker run --rm failed"
+	docker volume create "ciwt-pre-$CIWT_RUN" >/dev/null || fail "docker volume create (existing) failed"
 	# The daemon goes away before the command exits.
 	kill "$(cat "$WORK/relay.pid")"
 	wait_until 10 eval "[[ ! -S $WORK/d.sock ]]" || fail "the relay's socket is still there"
@@ -206,6 +212,7 @@ t_unreachable() {
 	socat "UNIX-LISTEN:$WORK/d.sock,fork" UNIX-CONNECT:/var/run/docker.sock &
 	echo $! >"$WORK/relay.pid"
 	wait_until 10 test -S "$WORK/d.sock" || fail "socat did not listen"
+	d volume create "${TL[@]}" "ciwt-pre-$CIWT_RUN" >/dev/null || fail "docker volume create failed"
 	on_cleanup "d rm -f \$(cat $WORK/container) >/dev/null 2>&1; d network rm \$(cat $WORK/network) >/dev/null 2>&1; d volume rm \$(cat $WORK/volume) >/dev/null 2>&1"
 	cw_inner --docker-host "unix://$WORK/d.sock" --report "$WORK/report.json" -- inner_unreachable \
 		2>"$WORK/err" || session_failed
@@ -222,6 +229,10 @@ t_unreachable() {
 			fail "the report does not name $kind $id: $report"
 		grep -q "could not remove $kind $id: cannot reach the daemon" <<<"$err" ||
 			fail "stderr does not name $kind $id: $(tr '\n' '|' <<<"$err")"
+	done
+	for id in "$(cat "$WORK/gone")" "$(cat "$WORK/rm.cid")" "ciwt-pre-$CIWT_RUN"; do
+		jq -e --arg id "$id" 'any(.id == $id)' <<<"$report" >/dev/null &&
+			fail "the report names $id, which the session removed or did not make: $report"
 	done
 	grep -q 'some resources could not be removed' <<<"$err" || fail "the summary does not say something was left"
 }
