@@ -61,10 +61,6 @@ const struct proxy_stats *proxy_stats(const struct proxy *p);
  * for the requests that come from now on. */
 void proxy_set_cgroup_parent(struct proxy *p, const char *parent);
 
-/* The IDs of unlabelled images the session made (loads, build steps) that
- * did not exist before: an array the proxy owns. */
-json_t *proxy_loaded_images(const struct proxy *p);
-
 /* Everything the tracker recorded (see track_result() in track.h): an
  * object the proxy owns, for teardown_opts.tracked. */
 json_t *proxy_tracked(const struct proxy *p);

@@ -187,12 +187,10 @@ void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), 
 		next = c->next;
 		conn_drain(c);
 	}
-	if (p->nconns == 0) {
-		drain_finish(p);
-		return;
-	}
 	ev_timer_set(&p->drain_timer, (double)timeout_ms / 1000.0, 0.);
 	ev_timer_start(p->loop, &p->drain_timer);
+	if (p->nconns == 0)
+		drain_finish(p);
 }
 
 const struct proxy_stats *proxy_stats(const struct proxy *p)
@@ -203,11 +201,6 @@ const struct proxy_stats *proxy_stats(const struct proxy *p)
 void proxy_set_cgroup_parent(struct proxy *p, const char *parent)
 {
 	p->cfg.rewrite.cgroup_parent = parent;
-}
-
-json_t *proxy_loaded_images(const struct proxy *p)
-{
-	return json_object_get(track_result(p->track), "images");
 }
 
 json_t *proxy_tracked(const struct proxy *p)
