@@ -417,26 +417,48 @@ static long tag_image(struct docker *d, const char *image, const char *ref)
 	return docker_call(d, "POST", path, CALL_TIMEOUT_MS, NULL, &err);
 }
 
-/* An image other than skip that has a tag other than ref, or NULL. */
-static const char *tag_holder(json_t *list, const char *skip, const char *ref)
+/* How many tags other than ref an image has. */
+static size_t other_tags(json_t *img, const char *ref)
 {
-	json_t *img, *tag;
-	size_t i, j;
+	json_t *tag;
+	size_t j, n = 0;
+
+	json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
+	{
+		const char *t = json_string_value(tag);
+
+		n += t && strcmp(t, ref) != 0 && strcmp(t, "<none>:<none>") != 0;
+	}
+	return n;
+}
+
+/* An image other than skip to hold tag ref for a moment, or NULL: one the
+ * session made (it goes anyway), else the one with the most other tags (a
+ * concurrent untag of one of them must not leave it with ref alone). */
+static const char *tag_holder(json_t *list, const char *skip, const char *ref, json_t *own)
+{
+	const char *best = NULL;
+	size_t most = 0, i, n;
+	json_t *img, *v;
 
 	json_array_foreach(list, i, img)
 	{
 		const char *id = json_string_value(json_object_get(img, "Id"));
+		size_t k;
 
-		json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
+		if (id == NULL || strcmp(id, skip) == 0 || (n = other_tags(img, ref)) == 0)
+			continue;
+		json_array_foreach(own, k, v)
 		{
-			const char *t = json_string_value(tag);
-
-			if (id && strcmp(id, skip) != 0 && t && strcmp(t, ref) != 0 &&
-			    strcmp(t, "<none>:<none>") != 0)
+			if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
 				return id;
 		}
+		if (n > most) {
+			most = n;
+			best = id;
+		}
 	}
-	return NULL;
+	return best;
 }
 
 /* Take a tag a load put on an image that existed before off it again,
@@ -445,7 +467,8 @@ static const char *tag_holder(json_t *list, const char *skip, const char *ref)
  * DELETE of an image's last tag deletes the image too
  * (daemon/images/image_delete.go), so a last tag is first moved to an
  * image that keeps another one, and deleted there. */
-static void untag_one(struct docker *d, json_t *u, json_t *list, struct teardown_result *res)
+static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
+		      struct teardown_result *res)
 {
 	const char *ref = json_string_value(json_object_get(u, "ref"));
 	const char *image = json_string_value(json_object_get(u, "image"));
@@ -469,7 +492,7 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, struct teardown
 		return;
 	img = find_image(list, image);
 	if (json_array_size(json_object_get(img, "RepoTags")) < 2) {
-		const char *holder = tag_holder(list, image, ref);
+		const char *holder = tag_holder(list, image, ref, own);
 
 		if (holder == NULL || tag_image(d, holder, ref) != 201) {
 			record_leak(res, RESOURCE_IMAGE, ref, "cannot take the tag off an image "
@@ -505,7 +528,7 @@ static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
 		return;
 	}
 	json_array_foreach(untag, i, u)
-	untag_one(d, u, list, res);
+	untag_one(d, u, list, json_object_get(o->tracked, "images"), res);
 }
 
 void teardown_session(struct docker *d, const struct teardown_opts *o,
