@@ -566,12 +566,10 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
 
 /* ---- answers ----------------------------------------------------------------- */
 
-/* Does the request remove one object: DELETE /containers|networks|volumes/X,
- * or wait for a container's removal (`docker run --rm`: POST
- * /containers/X/wait?condition=removed, API 1.30)? X goes to name. Only
- * what is reported if teardown cannot reach the daemon depends on this. */
-static enum resource_kind removal(uint8_t method, const char *target, size_t len, char *name,
-				  size_t size)
+/* Only what is reported if teardown cannot reach the daemon depends on
+ * this: a spelling it misses leaves an ID named that was removed. */
+enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
+				 size_t size)
 {
 	static const struct {
 		const char *prefix;
@@ -623,7 +621,7 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 	json_t *before = NULL;
 	char name[256];
 
-	removes = removal(method, target, len, name, sizeof(name));
+	removes = track_removal(method, target, len, name, sizeof(name));
 	if (removes != RESOURCE_NONE) {
 		a = xcalloc(1, sizeof(*a));
 		a->kind = ANSWER_REMOVE;

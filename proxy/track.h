@@ -85,6 +85,13 @@ const char *track_created_id(json_t *answer);
 void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **images,
 		     json_t **untag);
 
+/* Does a request (llhttp method, target as sent) remove one object: DELETE
+ * /containers|networks|volumes/X, or a wait for a container's removal
+ * (`docker run --rm`: POST /containers/X/wait?condition=removed, API
+ * 1.30)? Returns its kind with X in name, else RESOURCE_NONE. */
+enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
+				 size_t size);
+
 /* Per-connection state of a classic build's output. */
 struct track_build {
 	bool base_next;	 /* the next "--->" names the FROM image */

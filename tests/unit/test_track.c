@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../proxy/track.h"
+#include "llhttp.h"
 
 static json_t *parse(const char *text)
 {
@@ -168,6 +169,39 @@ static void load_diff(void **state)
 	assert_load("[]", "[{\"Id\":\"sha256:o\",\"RepoTags\":[\"other:1\"]}]", "[]", "", "[]");
 }
 
+static void assert_removal(int method, const char *target, enum resource_kind want,
+			   const char *want_name)
+{
+	char name[256] = "";
+	enum resource_kind got =
+		track_removal((uint8_t)method, target, strlen(target), name, sizeof(name));
+
+	if (got != want)
+		fail_msg("track_removal(%s) = %d, want %d", target, (int)got, (int)want);
+	if (want != RESOURCE_NONE && strcmp(name, want_name) != 0)
+		fail_msg("track_removal(%s) named \"%s\", want \"%s\"", target, name, want_name);
+}
+
+static void removals(void **state)
+{
+	(void)state;
+	assert_removal(HTTP_DELETE, "/v1.41/containers/abc?force=1&v=0", RESOURCE_CONTAINER, "abc");
+	assert_removal(HTTP_DELETE, "/containers/abc", RESOURCE_CONTAINER, "abc");
+	assert_removal(HTTP_DELETE, "/networks/n1", RESOURCE_NETWORK, "n1");
+	assert_removal(HTTP_DELETE, "/v1.24/volumes/vol?force=true", RESOURCE_VOLUME, "vol");
+	assert_removal(HTTP_POST, "/v1.41/containers/abc/wait?condition=removed",
+		       RESOURCE_CONTAINER, "abc");
+	/* A wait for an exit, another object, another method: not removals. */
+	assert_removal(HTTP_POST, "/containers/abc/wait?condition=next-exit", RESOURCE_NONE, "");
+	assert_removal(HTTP_POST, "/containers/abc/wait", RESOURCE_NONE, "");
+	assert_removal(HTTP_POST, "/networks/n1/wait?condition=removed", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/containers/abc/exec", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/containers/", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/images/abc", RESOURCE_NONE, "");
+	assert_removal(HTTP_GET, "/containers/abc", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/v1.41", RESOURCE_NONE, "");
+}
+
 static void created_id(void **state)
 {
 	json_t *c = parse("{\"Id\":\"abc\",\"Warnings\":[]}"), *s = parse("{\"ID\":\"svc\"}");
@@ -190,7 +224,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(anon_plain), cmocka_unit_test(anon_volumes_from),
 		cmocka_unit_test(build_steps), cmocka_unit_test(load_diff),
-		cmocka_unit_test(created_id),
+		cmocka_unit_test(created_id),  cmocka_unit_test(removals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
