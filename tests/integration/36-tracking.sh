@@ -51,6 +51,37 @@ t_anon_volumes() {
 	return 0
 }
 
+inner_compose_down() {
+	local p=ciwt-${CIWT_RUN,,}-anon c
+	mkdir -p "$WORK/compose"
+	cat >"$WORK/compose/docker-compose.yml" <<-EOF
+		version: "3"
+		services:
+		  app:
+		    image: $IMG
+		    command: ["sleep", "600"]
+		    volumes: ["/data"]
+		    labels: {ci-wrap-test: "1", ci-wrap-test.run: "$CIWT_RUN"}
+	EOF
+	cd "$WORK/compose" || fail "no compose directory"
+	docker-compose -p "$p" up -d >>"$WORK/compose.log" 2>&1 ||
+		fail "docker-compose up -d failed: $(tail -n 3 "$WORK/compose.log" | tr '\n' '|')"
+	c=$(docker ps -q --filter "label=com.docker.compose.project=$p") || fail "docker ps failed"
+	docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' "$c" >"$WORK/a-volumes" || fail "docker inspect failed"
+	docker-compose -p "$p" down >>"$WORK/compose.log" 2>&1 ||
+		fail "docker-compose down failed: $(tail -n 3 "$WORK/compose.log" | tr '\n' '|')"
+}
+
+# compose down without -v leaves the service's anonymous volume to teardown.
+t_compose_down() {
+	command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+	on_cleanup "d volume rm -f \$(cat $WORK/a-volumes 2>/dev/null) >/dev/null 2>&1"
+	cw_inner -q -- inner_compose_down 2>"$WORK/err" || session_failed
+	[[ -s $WORK/a-volumes ]] || fail "the service had no anonymous volume"
+	exists_volume "$(cat "$WORK/a-volumes")" && fail "the anonymous volume of the compose service is left"
+	return 0
+}
+
 # Runs as ci-wrap's command: leaves an anonymous volume, says who is who,
 # then blocks until the test kills it.
 inner_anon_and_wait() {
@@ -238,6 +269,7 @@ t_unreachable() {
 }
 
 tcase anon-volumes 90 t_anon_volumes
+tcase compose-down 90 t_compose_down
 tcase reap-anon-volumes 60 t_reap_anon_volumes
 tcase loads 90 t_loads
 tcase builds 120 t_builds
