@@ -33,14 +33,15 @@ inner_anon_volumes() {
 }
 
 t_anon_volumes() {
-	local pre named=ciwt-named-$CIWT_RUN pre_vol v n=0
+	local pre named=ciwt-named-$CIWT_RUN pre_vol v n=0 vols
 	d volume create "${TL[@]}" "$named" >/dev/null || fail "docker volume create failed"
 	pre=$(d create "${TL[@]}" -v /pre "$IMG" true) || fail "docker create failed"
 	echo "$pre" >"$WORK/pre"
 	pre_vol=$(d inspect -f '{{range .Mounts}}{{.Name}}{{end}}' "$pre")
 	on_cleanup "d volume rm -f \$(cat $WORK/a-volumes 2>/dev/null) >/dev/null 2>&1"
 	cw_inner -q -- inner_anon_volumes 2>"$WORK/err" || session_failed
-	for v in $(cat "$WORK/a-volumes"); do
+	read -ra vols <"$WORK/a-volumes"
+	for v in "${vols[@]}"; do
 		[[ $v == "$named" ]] && continue
 		n=$((n + 1))
 		exists_volume "$v" && fail "anonymous volume $v of a container the job removed is left"
@@ -209,10 +210,10 @@ t_builds() {
 	d images -aq --no-trunc | sort -u >"$WORK/before"
 	on_cleanup "grep -o -- '---> [0-9a-f]\\{12\\}' $WORK/build.out 2>/dev/null | cut -c6- | sort -u | grep -vFf <(cut -c8-19 $WORK/before) | xargs -r env DOCKER_HOST=$CIWT_DOCKER_HOST docker rmi -f >/dev/null 2>&1"
 	cw_inner -q -- inner_builds 2>"$WORK/err" || session_failed
-	for id in $(grep -o -- '---> [0-9a-f]\{12\}' "$WORK/build.out" | cut -c6- | sort -u); do
+	while read -r id; do
 		grep -q "^sha256:$id" "$WORK/before" && continue
 		exists_image "$id" && left+=("$id")
-	done
+	done < <(grep -o -- '---> [0-9a-f]\{12\}' "$WORK/build.out" | cut -c6- | sort -u)
 	((${#left[@]} == 0)) || fail "images of the job's build steps are left: ${left[*]}"
 	exists_image "$pre" || fail "the image built before the session was removed"
 	d history -q "$pre" | grep -v missing | while read -r id; do
