@@ -374,8 +374,11 @@ static void remove_made_images(struct docker *d, const struct teardown_opts *o,
 		return;
 	status = docker_call(d, "GET", "/images/json?all=1", CALL_TIMEOUT_MS, &list, &err);
 	if (status != 200) {
-		snprintf(why, sizeof(why), "cannot reach the daemon: %s",
-			 status < 0 ? err.msg : "cannot list images");
+		if (status < 0)
+			snprintf(why, sizeof(why), "cannot reach the daemon: %s", err.msg);
+		else
+			snprintf(why, sizeof(why), "cannot list images on the daemon: HTTP %ld",
+				 status);
 		for (size_t i = 0; i < n; i++)
 			record_leak(res, RESOURCE_IMAGE, json_string_value(json_array_get(refs, i)),
 				    why);
