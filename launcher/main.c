@@ -97,7 +97,9 @@ static void end_orphaned(struct session *s, const struct cw_config *cfg, char *s
 	char counts[256];
 
 	cgpool_close(&s->pool);
+	e.teardown.tracked = registry_tracked(s->id);
 	session_end(&e, &r);
+	json_decref(e.teardown.tracked);
 	teardown_describe(r.objects.removed, counts, sizeof(counts));
 	snprintf(summary, size, "session %s: removed %s%s", s->id, counts,
 		 json_array_size(r.objects.leaked) ? "; some resources could not be removed" : "");

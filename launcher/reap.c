@@ -124,7 +124,7 @@ static void reap_one(const struct reap_opts *o, const struct found *f)
 	struct session_end_result r = { 0 };
 	char counts[256];
 
-	e.teardown.loaded_images = registry_images(f->id);
+	e.teardown.tracked = registry_tracked(f->id);
 	if (!o->quiet)
 		printf("%s session %s (owner %s)\n", o->dry_run ? "would reap" : "reaping", f->id,
 		       f->owner);
@@ -134,7 +134,7 @@ static void reap_one(const struct reap_opts *o, const struct found *f)
 	if (!o->quiet)
 		printf("  %s %s\n", o->dry_run ? "would remove" : "removed", counts);
 	json_decref(r.objects.leaked);
-	json_decref(e.teardown.loaded_images);
+	json_decref(e.teardown.tracked);
 }
 
 /* Sessions named by the registry. */

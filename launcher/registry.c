@@ -58,38 +58,66 @@ void registry_remove(const char *id)
 
 	entry_path(id, ".images", path, sizeof(path));
 	unlink(path);
+	entry_path(id, ".volumes", path, sizeof(path));
+	unlink(path);
 	entry_path(id, ".json", path, sizeof(path));
 	unlink(path);
 }
 
-void registry_add_image(const char *id, const char *ref)
+static void append_line(const char *id, const char *suffix, const char *line)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if (strchr(ref, '\n'))
+	if (strchr(line, '\n'))
 		return;
-	entry_path(id, ".images", path, sizeof(path));
+	entry_path(id, suffix, path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return; /* teardown still has it in memory */
-	dprintf(fd, "%s\n", ref);
+	dprintf(fd, "%s\n", line);
 	close(fd);
+}
+
+static json_t *read_lines(const char *id, const char *suffix)
+{
+	char path[PATH_MAX];
+	json_t *lines = json_array();
+	_cleanup_free_ char *text = NULL;
+	char *line, *save = NULL;
+
+	entry_path(id, suffix, path, sizeof(path));
+	text = read_small_file(path, 1 << 22);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(lines, json_string(line));
+	return lines;
+}
+
+void registry_add_image(const char *id, const char *ref)
+{
+	append_line(id, ".images", ref);
 }
 
 json_t *registry_images(const char *id)
 {
-	char path[PATH_MAX];
-	json_t *refs = json_array();
-	_cleanup_free_ char *text = NULL;
-	char *line, *save = NULL;
+	return read_lines(id, ".images");
+}
 
-	entry_path(id, ".images", path, sizeof(path));
-	text = read_small_file(path, 1 << 20);
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save))
-		json_array_append_new(refs, json_string(line));
-	return refs;
+void registry_add_volume(const char *id, const char *name)
+{
+	append_line(id, ".volumes", name);
+}
+
+json_t *registry_tracked(const char *id)
+{
+	json_t *volumes = json_object(), *names = read_lines(id, ".volumes"), *v;
+	size_t i;
+
+	json_array_foreach(names, i, v)
+	json_object_set(volumes, json_string_value(v), json_true());
+	json_decref(names);
+	return json_pack("{s:o,s:o}", "images", registry_images(id), "volumes", volumes);
 }
 
 static bool load_entry(const char *path, struct registry_entry *e)

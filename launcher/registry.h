@@ -52,6 +52,14 @@ void registry_add_image(const char *id, const char *ref);
 /* Those references, as a JSON array (empty if none). */
 json_t *registry_images(const char *id);
 
+/* The anonymous volumes of a session's containers, likewise (the daemon
+ * labels none of them). */
+void registry_add_volume(const char *id, const char *name);
+
+/* What a session recorded there, in the shape of teardown_opts.tracked:
+ * {"images": [ID...], "volumes": {NAME: true...}}. */
+json_t *registry_tracked(const char *id);
+
 /* Every entry; *n of them in a malloc'd array. */
 struct registry_entry *registry_list(size_t *n);
 

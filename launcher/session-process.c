@@ -289,30 +289,18 @@ static void wait_sweeper(struct session_process *sp)
 	}
 }
 
-/* Before an image load: every image ID and tag on the daemon now. The loop
- * waits for this one call (loads are rare, and take far longer). */
+/* Before and after an image load: the images on the daemon. The loop waits
+ * for this one call (loads are rare, and take far longer). */
 static json_t *images_now(void *arg)
 {
 	struct session_process *sp = arg;
-	json_t *answer = NULL, *set = NULL, *img, *tag;
-	size_t i, j;
+	json_t *answer = NULL;
 
 	if (docker_get_in_child(sp->cfg->docker_socket, "/images/json?all=1",
-				IMAGES_NOW_TIMEOUT_MS, &answer) == 200) {
-		set = json_object();
-		json_array_foreach(answer, i, img)
-		{
-			json_t *id = json_object_get(img, "Id");
-
-			if (json_is_string(id))
-				json_object_set(set, json_string_value(id), json_true());
-			json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
-				if (json_is_string(tag))
-					json_object_set(set, json_string_value(tag), json_true());
-		}
-	}
+				IMAGES_NOW_TIMEOUT_MS, &answer) == 200 && json_is_array(answer))
+		return answer;
 	json_decref(answer);
-	return set;
+	return NULL;
 }
 
 /* A loaded image carries no label a reap could find it by: the registry
@@ -322,6 +310,13 @@ static void image_loaded(void *arg, const char *ref)
 	struct session_process *sp = arg;
 
 	registry_add_image(sp->s->id, ref);
+}
+
+static void volume_made(void *arg, const char *name)
+{
+	struct session_process *sp = arg;
+
+	registry_add_volume(sp->s->id, name);
 }
 
 /* On a host without systemd the launcher chose the cgroupfs manager without
@@ -460,6 +455,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.audit = sp->audit,
 		.images_now = images_now,
 		.image_loaded = image_loaded,
+		.volume_made = volume_made,
 		.images_arg = sp,
 	};
 	struct cw_error err = { 0 };
@@ -583,7 +579,7 @@ static void end_session(struct session_process *sp, struct session_end_result *r
 		.oom_fd = sp->s->oom_fd,
 		.teardown = { .grace_ms = sp->cfg->grace_ms,
 			      .keep_images = sp->cfg->keep_images,
-			      .loaded_images = proxy_loaded_images(sp->proxy),
+			      .tracked = proxy_tracked(sp->proxy),
 			      .progress = isatty(STDERR_FILENO) &&
 					  sp->cfg->verbosity > CW_LOG_QUIET },
 	};

@@ -77,8 +77,10 @@ static const struct kind_ops networks = KIND(RESOURCE_NETWORK, "/networks?", NUL
 					     "/networks/", "", false);
 static const struct kind_ops volumes = KIND(RESOURCE_VOLUME, "/volumes?", "Volumes", "Name",
 					    "/volumes/", "", false);
+/* noprune: the untagged parents of a session's image may be cache from
+ * before the session; the steps its builds made are removed by ID. */
 static const struct kind_ops images = KIND(RESOURCE_IMAGE, "/images/json?", NULL, "Id",
-					   "/images/", "?force=1", false);
+					   "/images/", "?force=1&noprune=1", false);
 static const struct kind_ops services = KIND(RESOURCE_SERVICE, "/services?", NULL, "ID",
 					     "/services/", "", true);
 static const struct kind_ops secrets = KIND(RESOURCE_SECRET, "/secrets?", NULL, "ID",
@@ -116,7 +118,7 @@ void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t
  * that ignored the filter must never make us delete someone else's.
  * *no_swarm is set when the daemon is not a swarm manager. */
 static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char *session,
-			  bool *no_swarm)
+			  bool *no_swarm, char *why, size_t whysz)
 {
 	char label[320], filter[512], path[1024];
 	struct cw_error err;
@@ -134,7 +136,11 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 		return ids;
 	}
 	if (status != 200) {
-		cw_verbose("teardown: listing %ss failed", teardown_kind_name(k->kind));
+		if (status < 0)
+			snprintf(why, whysz, "cannot reach the daemon: %s", err.msg);
+		else
+			snprintf(why, whysz, "cannot list them on the daemon: HTTP %d", status);
+		cw_verbose("teardown: listing %ss failed: %s", teardown_kind_name(k->kind), why);
 		json_decref(answer);
 		json_decref(ids);
 		return NULL;
@@ -185,6 +191,23 @@ static void record_leak(struct teardown_result *res, enum resource_kind kind, co
 						     error));
 }
 
+/* A kind could not be listed: what the session was seen to make of it may
+ * be left. Without a record of that (reap), all of the kind may be. */
+static void record_unlisted(const struct teardown_opts *o, struct teardown_result *res,
+			    enum resource_kind kind, const char *why)
+{
+	json_t *made = json_object_get(json_object_get(o->tracked, "made"),
+				       teardown_kind_name(kind)), *v;
+	const char *id;
+
+	if (made == NULL) { /* reap: nothing seen */
+		record_leak(res, kind, "*", why);
+		return;
+	}
+	json_object_foreach(made, id, v)
+	record_leak(res, kind, id, why);
+}
+
 /* Containers get the grace period: docker's stop sends the stop signal,
  * waits, then SIGKILLs, and marks them stopped by hand so a restart policy
  * does not bring them back. Its timeout is in whole seconds. */
@@ -211,15 +234,16 @@ static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct
 	bool no_swarm = false;
 	json_t *ids = NULL, *failed = NULL;
 	struct docker_job *jobs = NULL;
+	char why[1024];
 
 	for (int round = 0; round < LIST_ROUNDS; round++) {
 		size_t n;
 
 		json_decref(ids);
-		ids = list_owned(d, k, o->session, &no_swarm);
+		ids = list_owned(d, k, o->session, &no_swarm, why, sizeof(why));
 		n = json_array_size(ids);
 		if (ids == NULL && round == 0)
-			record_leak(res, k->kind, "*", "cannot list them on the daemon");
+			record_unlisted(o, res, k->kind, why);
 		if (ids == NULL || n == 0)
 			break;
 		if (o->dry_run) {
@@ -262,34 +286,252 @@ static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct
 	return !no_swarm;
 }
 
-/* Loaded images carry no label: removed by the name or ID the load
- * reported (the proxy kept only those that did not exist before). */
-static void remove_loaded(struct docker *d, const struct teardown_opts *o,
-			  struct teardown_result *res)
-{
-	size_t n = json_array_size(o->loaded_images);
-	struct docker_job *jobs;
+/* ---- what carries no label ----------------------------------------------- */
 
-	if (o->dry_run) {
-		for (size_t i = 0; i < n; i++)
-			printf("would remove image %s\n",
-			       json_string_value(json_array_get(o->loaded_images, i)));
-		res->removed[RESOURCE_IMAGE] += (unsigned)n;
-		return;
-	}
+/* Anonymous volumes of the session's containers: the daemon removes them
+ * with a container only when asked (v=1), and a job's own `docker rm -f`
+ * or `compose down` does not ask. A volume still in use (a container from
+ * outside the session mounts it, --volumes-from) stays. */
+static void remove_anonymous_volumes(struct docker *d, const struct teardown_opts *o,
+				     struct teardown_result *res)
+{
+	json_auto_t *names = json_array();
+	struct docker_job *jobs;
+	const char *name;
+	json_t *v;
+	size_t n;
+
+	json_object_foreach(json_object_get(o->tracked, "volumes"), name, v)
+	json_array_append_new(names, json_string(name));
+	n = json_array_size(names);
 	if (n == 0)
 		return;
-	jobs = jobs_for(o->loaded_images, "DELETE", "/images/", "?force=1", CALL_TIMEOUT_MS);
+	if (o->dry_run) {
+		for (size_t i = 0; i < n; i++)
+			printf("would remove volume %s\n",
+			       json_string_value(json_array_get(names, i)));
+		return;
+	}
+	jobs = jobs_for(names, "DELETE", "/volumes/", "", CALL_TIMEOUT_MS);
 	docker_run_all(d, jobs, n, PARALLEL);
 	for (size_t i = 0; i < n; i++) {
-		if (removed(&jobs[i]))
-			res->removed[RESOURCE_IMAGE]++;
-		else
-			record_leak(res, RESOURCE_IMAGE,
-				    json_string_value(json_array_get(o->loaded_images, i)),
+		name = json_string_value(json_array_get(names, i));
+		if (jobs[i].status >= 200 && jobs[i].status < 300)
+			res->removed[RESOURCE_VOLUME]++;
+		else if (jobs[i].status == 409)
+			cw_verbose("teardown: anonymous volume %s is in use outside the "
+				   "session: left", name);
+		else if (jobs[i].status != 404)
+			record_leak(res, RESOURCE_VOLUME, name,
 				    jobs[i].error[0] ? jobs[i].error : "no answer");
 	}
 	free(jobs);
+}
+
+/* The listed image whose ID is ref or starts with sha256:ref, or NULL. */
+static json_t *find_image(json_t *list, const char *ref)
+{
+	json_t *img;
+	size_t i;
+
+	json_array_foreach(list, i, img)
+	{
+		const char *id = json_string_value(json_object_get(img, "Id"));
+
+		if (id == NULL)
+			continue;
+		if (strcmp(id, ref) == 0 ||
+		    (strncmp(id, "sha256:", 7) == 0 && strncmp(id + 7, ref, strlen(ref)) == 0))
+			return img;
+	}
+	return NULL;
+}
+
+/* May an image the session was seen to make go? A load's (a full ID) was
+ * new to the daemon when it was checked; a build step (a short ID read from
+ * the build's output) must also be younger than the session, which keeps a
+ * misread cache hit from costing anyone an image. */
+static bool made_by_session(json_t *img, const char *ref, json_int_t since)
+{
+	if (strncmp(ref, "sha256:", 7) == 0 || since <= 0)
+		return true;
+	return json_integer_value(json_object_get(img, "Created")) >= since - 1;
+}
+
+/* Unlabelled images the session made, newest first (a step's image is the
+ * parent of the next one's). noprune: parents are removed only by ID. */
+static void remove_made_images(struct docker *d, const struct teardown_opts *o,
+			       struct teardown_result *res, json_t *refs)
+{
+	json_int_t since = json_integer_value(json_object_get(o->tracked, "since"));
+	json_auto_t *list = NULL;
+	struct cw_error err = { 0 };
+	char path[512], why[1024];
+	size_t n = json_array_size(refs);
+	long status;
+
+	if (n == 0)
+		return;
+	status = docker_call(d, "GET", "/images/json?all=1", CALL_TIMEOUT_MS, &list, &err);
+	if (status != 200) {
+		if (status < 0)
+			snprintf(why, sizeof(why), "cannot reach the daemon: %s", err.msg);
+		else
+			snprintf(why, sizeof(why), "cannot list images on the daemon: HTTP %ld",
+				 status);
+		for (size_t i = 0; i < n; i++)
+			record_leak(res, RESOURCE_IMAGE, json_string_value(json_array_get(refs, i)),
+				    why);
+		return;
+	}
+	for (size_t i = n; i-- > 0;) {
+		const char *ref = json_string_value(json_array_get(refs, i));
+		json_t *img = ref ? find_image(list, ref) : NULL;
+		const char *id = json_string_value(json_object_get(img, "Id"));
+
+		if (id == NULL || !made_by_session(img, ref, since))
+			continue;
+		if (o->dry_run) {
+			printf("would remove image %s\n", id);
+			res->removed[RESOURCE_IMAGE]++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/images/%s?force=1&noprune=1", id);
+		status = docker_call(d, "DELETE", path, CALL_TIMEOUT_MS, NULL, &err);
+		if (status >= 200 && status < 300)
+			res->removed[RESOURCE_IMAGE]++;
+		else if (status != 404)
+			record_leak(res, RESOURCE_IMAGE, id,
+				    status < 0 ? err.msg : "the daemon refused");
+	}
+}
+
+/* Point tag ref (repo:tag) at image. */
+static long tag_image(struct docker *d, const char *image, const char *ref)
+{
+	const char *slash = strrchr(ref, '/'), *colon = strrchr(ref, ':');
+	struct cw_error err;
+	char path[1024];
+
+	if (colon == NULL || (slash && colon < slash))
+		return -1;
+	snprintf(path, sizeof(path), "/images/%s/tag?repo=%.*s&tag=%s", image,
+		 (int)(colon - ref), ref, colon + 1);
+	return docker_call(d, "POST", path, CALL_TIMEOUT_MS, NULL, &err);
+}
+
+/* How many tags other than ref an image has. */
+static size_t other_tags(json_t *img, const char *ref)
+{
+	json_t *tag;
+	size_t j, n = 0;
+
+	json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
+	{
+		const char *t = json_string_value(tag);
+
+		n += t && strcmp(t, ref) != 0 && strcmp(t, "<none>:<none>") != 0;
+	}
+	return n;
+}
+
+/* An image other than skip to hold tag ref for a moment, or NULL: one the
+ * session made (it goes anyway), else the one with the most other tags (a
+ * concurrent untag of one of them must not leave it with ref alone). */
+static const char *tag_holder(json_t *list, const char *skip, const char *ref, json_t *own)
+{
+	const char *best = NULL;
+	size_t most = 0, i, n;
+	json_t *img, *v;
+
+	json_array_foreach(list, i, img)
+	{
+		const char *id = json_string_value(json_object_get(img, "Id"));
+		size_t k;
+
+		if (id == NULL || strcmp(id, skip) == 0 || (n = other_tags(img, ref)) == 0)
+			continue;
+		json_array_foreach(own, k, v)
+		{
+			if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+				return id;
+		}
+		if (n > most) {
+			most = n;
+			best = id;
+		}
+	}
+	return best;
+}
+
+/* Take a tag a load put on an image that existed before off it again,
+ * leaving the image. The tag goes back to the image it named before if
+ * that is still there. Otherwise: the API (1.41) has no untag, and a
+ * DELETE of an image's last tag deletes the image too
+ * (daemon/images/image_delete.go), so a last tag is first moved to an
+ * image that keeps another one, and deleted there. */
+static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
+		      struct teardown_result *res)
+{
+	const char *ref = json_string_value(json_object_get(u, "ref"));
+	const char *image = json_string_value(json_object_get(u, "image"));
+	const char *was = json_string_value(json_object_get(u, "was"));
+	json_t *now = NULL, *img;
+	struct cw_error err;
+	char path[1024];
+	long status;
+
+	if (ref == NULL || image == NULL)
+		return;
+	snprintf(path, sizeof(path), "/images/%s/json", ref);
+	status = docker_call(d, "GET", path, CALL_TIMEOUT_MS, &now, &err);
+	if (status != 200 ||
+	    strcmp(json_string_value(json_object_get(now, "Id")) ?: "", image) != 0) {
+		json_decref(now); /* gone, or moved on since: not the load's now */
+		return;
+	}
+	json_decref(now);
+	if (was && find_image(list, was) && tag_image(d, was, ref) == 201)
+		return;
+	img = find_image(list, image);
+	if (json_array_size(json_object_get(img, "RepoTags")) < 2) {
+		const char *holder = tag_holder(list, image, ref, own);
+
+		if (holder == NULL || tag_image(d, holder, ref) != 201) {
+			record_leak(res, RESOURCE_IMAGE, ref, "cannot take the tag off an image "
+							      "that existed before the session");
+			return;
+		}
+	}
+	snprintf(path, sizeof(path), "/images/%s?noprune=1", ref);
+	status = docker_call(d, "DELETE", path, CALL_TIMEOUT_MS, NULL, &err);
+	if (status != 200 && status != 404)
+		record_leak(res, RESOURCE_IMAGE, ref, status < 0 ? err.msg : "the daemon refused");
+}
+
+static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
+			     struct teardown_result *res)
+{
+	json_t *untag = json_object_get(o->tracked, "untag"), *u;
+	json_auto_t *list = NULL;
+	struct cw_error err;
+	size_t i;
+
+	if (json_array_size(untag) == 0)
+		return;
+	if (o->dry_run) {
+		json_array_foreach(untag, i, u)
+		printf("would remove tag %s\n", json_string_value(json_object_get(u, "ref")));
+		return;
+	}
+	if (docker_call(d, "GET", "/images/json", CALL_TIMEOUT_MS, &list, &err) != 200) {
+		json_array_foreach(untag, i, u)
+		record_leak(res, RESOURCE_IMAGE, json_string_value(json_object_get(u, "ref")),
+			    "cannot reach the daemon to take this tag off");
+		return;
+	}
+	json_array_foreach(untag, i, u)
+	untag_one(d, u, list, json_object_get(o->tracked, "images"), res);
 }
 
 void teardown_session(struct docker *d, const struct teardown_opts *o,
@@ -306,13 +548,15 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 	remove_kind(d, &containers, o, res, &p);
 	remove_kind(d, &networks, o, res, &p);
 	remove_kind(d, &volumes, o, res, &p);
+	remove_anonymous_volumes(d, o, res);
 	if (swarm) { /* outside a swarm, two more 503s to learn nothing */
 		remove_kind(d, &secrets, o, res, &p);
 		remove_kind(d, &configs, o, res, &p);
 	}
 	if (!o->keep_images) {
 		remove_kind(d, &images, o, res, &p);
-		remove_loaded(d, o, res);
+		remove_load_tags(d, o, res); /* first: a tag may go back from a new image */
+		remove_made_images(d, o, res, json_object_get(o->tracked, "images"));
 	}
 	progress_end(d, &p);
 }

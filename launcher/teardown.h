@@ -1,7 +1,9 @@
 /* teardown.h - remove everything labelled with a session, in the SPEC's
  * order: swarm services, containers (SIGTERM, grace, SIGKILL, remove with
  * anonymous volumes, in parallel), then networks, volumes, swarm secrets and
- * configs, images.
+ * configs, images; then what carries no label but the proxy saw the
+ * session make (opts->tracked): anonymous volumes of its containers, images
+ * a load brought or a classic build left, tags a load put on older images.
  *
  * teardown_session() never fails as a whole: what it cannot remove is
  * recorded in result->leaked and the caller reports it.
@@ -21,7 +23,8 @@ struct teardown_opts {
 	int64_t grace_ms;    /* SIGTERM to SIGKILL */
 	bool keep_images;    /* leave labelled images */
 	bool dry_run;	     /* list, remove nothing */
-	json_t *loaded_images; /* refs of images the session loaded, or NULL */
+	json_t *tracked;     /* what the proxy (proxy_tracked()) or the registry
+			      * (registry_tracked()) recorded, or NULL */
 	bool progress;	     /* show progress on stderr after a second */
 };
 

@@ -23,6 +23,7 @@
 #include "../common/util.h"
 #include "http.h"
 #include "proxy-internal.h"
+#include "track.h"
 
 /* Why llhttp paused. */
 enum {
@@ -325,96 +326,22 @@ static int on_resp_message_complete(llhttp_t *parser)
 	return HPE_PAUSED;
 }
 
-/* ---- image loads ---------------------------------------------------------- */
-
-/* The image a line of a load's answer names, if it says one was loaded:
- * {"stream":"Loaded image: NAME\n"} or "Loaded image ID: sha256:...". */
-static bool loaded_ref(const char *line, size_t len, char *ref, size_t refsz)
-{
-	static const char *const prefixes[] = { "Loaded image: ", "Loaded image ID: " };
-	json_auto_t *msg = json_loadb(line, len, 0, NULL);
-	const char *text = json_string_value(json_object_get(msg, "stream"));
-	size_t n;
-
-	for (size_t i = 0; text && i < ARRAY_SIZE(prefixes); i++) {
-		if (strncmp(text, prefixes[i], strlen(prefixes[i])) != 0)
-			continue;
-		text += strlen(prefixes[i]);
-		n = strcspn(text, " \r\n");
-		if (n == 0 || n >= refsz)
-			return false;
-		memcpy(ref, text, n);
-		ref[n] = '\0';
-		return true;
-	}
-	return false;
-}
-
-static void load_line_done(struct conn *c)
-{
-	char ref[512];
-	json_t *loaded = c->proxy->loaded, *v;
-	size_t i;
-
-	if (c->load_line_len > LOAD_LINE_MAX ||
-	    !loaded_ref(c->load_line, c->load_line_len, ref, sizeof(ref)) ||
-	    json_object_get(c->load_before, ref) != NULL)
-		return;
-	json_array_foreach(loaded, i, v)
-	{
-		if (strcmp(json_string_value(v), ref) == 0)
-			return;
-	}
-	json_array_append_new(loaded, json_string(ref));
-	c->proxy->stats.created[RESOURCE_IMAGE]++;
-	if (c->proxy->cfg.image_loaded)
-		c->proxy->cfg.image_loaded(c->proxy->cfg.images_arg, ref);
-	cw_debug("proxy: the session loaded image %s", ref);
-}
+/* ---- tracking ---------------------------------------------------------------- */
 
 /* Body bytes of an answer (chunked framing already taken off). */
 static int on_resp_body(llhttp_t *parser, const char *at, size_t n)
 {
 	struct conn *c = parser->data;
 
-	if (c->load_before == NULL || c->own_answers > 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (at[i] == '\n') {
-			load_line_done(c);
-			c->load_line_len = 0;
-		} else if (c->load_line_len < LOAD_LINE_MAX) {
-			c->load_line[c->load_line_len++] = at[i];
-		} else {
-			c->load_line_len = LOAD_LINE_MAX + 1; /* progress bars; skipped */
-		}
-	}
+	if (c->track != NULL && c->own_answers == 0)
+		track_answer_bytes(c->proxy->track, c->track, c->status, at, n);
 	return 0;
 }
 
-static void load_track_start(struct conn *c)
+static void track_end(struct conn *c)
 {
-	const struct proxy_config *cfg = &c->proxy->cfg;
-
-	if (cfg->images_now == NULL)
-		return;
-	c->load_before = cfg->images_now(cfg->images_arg);
-	if (c->load_before == NULL) {
-		cw_warn("proxy: cannot list images before a load; what it loads is not removed");
-		return;
-	}
-	c->load_line = xmalloc(LOAD_LINE_MAX);
-	c->load_line_len = 0;
-}
-
-static void load_track_end(struct conn *c)
-{
-	if (c->load_before != NULL && c->load_line_len > 0)
-		load_line_done(c);
-	json_decref(c->load_before);
-	c->load_before = NULL;
-	free(c->load_line);
-	c->load_line = NULL;
+	track_answer_end(c->proxy->track, c->track, c->status);
+	c->track = NULL;
 }
 
 static const llhttp_settings_t resp_settings = {
@@ -659,8 +586,8 @@ static void request_routed(struct conn *c)
 	c->resp_active = true;
 	if (c->route->flags & ROUTE_DRAIN_WAIT)
 		c->proxy->stats.create_calls++;
-	if (c->route->flags & ROUTE_IMAGE_LOAD)
-		load_track_start(c);
+	c->track = track_answer_begin(c->proxy->track, c->route, method, f->buf + c->head.url_off,
+				      c->head.url_len);
 	if (c->route->body != REWRITE_NONE) {
 		if (c->head.content_encoded) {
 			conn_refuse(c, 415, "cannot label a body with a Content-Encoding");
@@ -726,7 +653,7 @@ static void request_rewrite(struct conn *c)
 
 static void request_cycle_end(struct conn *c)
 {
-	load_track_end(c);
+	track_end(c);
 	proxy_audit(c->proxy, c);
 	free(c->body_head);
 	free(c->body_target);
@@ -1147,7 +1074,7 @@ void conn_free(struct conn *c)
 	body_free(c);
 	free(c->body_head);
 	free(c->body_target);
-	load_track_end(c);
+	track_end(c);
 	flow_drop_injection(&c->req);
 	proxy_buf_put(c->proxy, c->req.buf, c->req.peak);
 	proxy_buf_put(c->proxy, c->resp.buf, c->resp.peak);

@@ -9,6 +9,9 @@
 #include "proxy.h"
 #include "route.h"
 
+struct track_answer;
+struct track;
+
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
 #define FLOW_BUF_SIZE (64 * 1024)
@@ -100,13 +103,8 @@ struct conn {
 	uint64_t resp_bytes;	     /* response bytes relayed (audit) */
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
-	json_t *load_before;	     /* image load: images that existed, or NULL */
-	char *load_line;	     /* image load: the answer's current line */
-	size_t load_line_len;	     /* its length; > LOAD_LINE_MAX: too long */
+	struct track_answer *track;  /* reading the answer for what it made, or NULL */
 };
-
-/* Longest line of an image load's answer read for image names. */
-#define LOAD_LINE_MAX 1024
 
 /* A listening socket, and who may connect through it. */
 struct listener {
@@ -131,7 +129,7 @@ struct proxy {
 	char *buf_cache[PROXY_BUF_CACHE]; /* free flow buffers */
 	unsigned nbuf_cache;	     /* how many */
 	size_t body_bytes;	     /* bytes held by all rewrite bodies */
-	json_t *loaded;		     /* refs of images the session loaded (array) */
+	struct track *track;	     /* what the session made that carries no label */
 	struct proxy_stats stats;    /* counters for the report */
 };
 

@@ -29,15 +29,18 @@ struct proxy_config {
 	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
 	FILE *audit;		     /* one JSON line per request, or NULL */
-	/* The image IDs and tags that exist now, as a set (object keys; a new
-	 * reference for the caller), asked when an image load arrives: what
-	 * the load reports and was not there before is the session's. NULL
-	 * (or a NULL answer): loads are not tracked. */
+	/* The images that exist now (GET /images/json?all=1: a new reference
+	 * for the caller), asked before and after an image load: what the
+	 * load names and was not there before is the session's. NULL (or a
+	 * NULL answer): loads are not tracked. */
 	json_t *(*images_now)(void *arg);
-	/* Called with each image the session loaded, as it is recorded: a
-	 * place that outlives the session process can keep it for reap. */
+	/* Called with each unlabelled image the session made (loaded, or a
+	 * classic build's step), as it is recorded: a place that outlives the
+	 * session process can keep it for reap. */
 	void (*image_loaded)(void *arg, const char *ref);
-	void *images_arg; /* the argument of both */
+	/* Likewise with each anonymous volume of the session's containers. */
+	void (*volume_made)(void *arg, const char *name);
+	void *images_arg; /* the argument of the three */
 };
 
 struct proxy_stats {
@@ -63,9 +66,9 @@ const struct proxy_stats *proxy_stats(const struct proxy *p);
  * for the requests that come from now on. */
 void proxy_set_cgroup_parent(struct proxy *p, const char *parent);
 
-/* The references (tags or IDs) of images the session loaded that did not
- * exist before: an array the proxy owns. */
-json_t *proxy_loaded_images(const struct proxy *p);
+/* Everything the tracker recorded (see track_result() in track.h): an
+ * object the proxy owns, for teardown_opts.tracked. */
+json_t *proxy_tracked(const struct proxy *p);
 
 void proxy_free(struct proxy *p);
 

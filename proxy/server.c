@@ -12,6 +12,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "proxy-internal.h"
+#include "track.h"
 
 /* Flow buffers are pages of their own. One going back to the cache keeps
  * its first page (all that a small request or answer touches) and gives the
@@ -123,8 +124,9 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		accept_start(p);
 }
 
-static void drain_finish(struct proxy *p)
+static void drain_done(void *arg)
 {
+	struct proxy *p = arg;
 	void (*done)(void *) = p->drain_done;
 
 	if (done == NULL)
@@ -132,6 +134,14 @@ static void drain_finish(struct proxy *p)
 	p->drain_done = NULL;
 	ev_timer_stop(p->loop, &p->drain_timer);
 	done(p->drain_arg);
+}
+
+/* The connections are gone; the container inspections the tracker started
+ * still count, within the same time limit. */
+static void drain_finish(struct proxy *p)
+{
+	if (p->drain_done != NULL)
+		track_when_idle(p->track, drain_done, p);
 }
 
 void proxy_conn_closed(struct proxy *p, struct conn *c)
@@ -159,7 +169,8 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	cw_verbose("proxy: drain timed out with %u connection(s) open; closing them", p->nconns);
 	while (p->conns != NULL)
 		conn_free(p->conns);
-	drain_finish(p);
+	track_cancel(p->track);
+	drain_done(p);
 }
 
 static void add_listener(struct proxy *p, int fd, bool any_uid)
@@ -181,7 +192,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	(void)err;
 	p->loop = loop;
 	p->cfg = *cfg;
-	p->loaded = json_array();
+	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
 	add_listener(p, cfg->listen_fd, false);
 	if (cfg->mounted_fd > 0)
 		add_listener(p, cfg->mounted_fd, true);
@@ -217,12 +228,10 @@ void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), 
 		next = c->next;
 		conn_drain(c);
 	}
-	if (p->nconns == 0) {
-		drain_finish(p);
-		return;
-	}
 	ev_timer_set(&p->drain_timer, (double)timeout_ms / 1000.0, 0.);
 	ev_timer_start(p->loop, &p->drain_timer);
+	if (p->nconns == 0)
+		drain_finish(p);
 }
 
 const struct proxy_stats *proxy_stats(const struct proxy *p)
@@ -235,9 +244,9 @@ void proxy_set_cgroup_parent(struct proxy *p, const char *parent)
 	p->cfg.rewrite.cgroup_parent = parent;
 }
 
-json_t *proxy_loaded_images(const struct proxy *p)
+json_t *proxy_tracked(const struct proxy *p)
 {
-	return p->loaded;
+	return track_result(p->track);
 }
 
 void proxy_free(struct proxy *p)
@@ -251,7 +260,7 @@ void proxy_free(struct proxy *p)
 	ev_timer_stop(p->loop, &p->drain_timer);
 	while (p->nbuf_cache > 0)
 		munmap(p->buf_cache[--p->nbuf_cache], FLOW_BUF_SIZE);
-	json_decref(p->loaded);
+	track_free(p->track);
 	free(p);
 }
 

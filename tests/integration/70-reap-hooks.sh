@@ -150,7 +150,7 @@ inner_load_and_wait() {
 # A loaded image carries no label: after a crash (launcher and session
 # process killed, no teardown at all) reap finds it through the registry.
 t_reap_loaded_image() {
-	local img=ciwt-load:$CIWT_RUN launcher session sp pid out
+	local img=ciwt-load:$CIWT_RUN id launcher session sp pid out
 	mkdir -p "$WORK/rootfs/bin"
 	cp /bin/busybox "$WORK/rootfs/bin/busybox"
 	echo "$CIWT_RUN" >"$WORK/rootfs/marker"
@@ -158,6 +158,7 @@ t_reap_loaded_image() {
 	tar -C "$WORK/rootfs" -c . | d import -c "LABEL ci-wrap-test=1" - "$img" >/dev/null ||
 		fail "docker import failed"
 	d save "$img" >"$WORK/load.tar" || fail "docker save failed"
+	id=$(d image inspect -f '{{.Id}}' "$img")
 	d rmi "$img" >/dev/null || fail "docker rmi failed"
 	cw_inner -q --grace "$GRACE" -- inner_load_and_wait 2>"$WORK/err" &
 	pid=$!
@@ -167,7 +168,7 @@ t_reap_loaded_image() {
 		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
 	done)
 	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
-	grep -qx "$img" "/run/ci-wrap/$session.images" ||
+	grep -qx "$id" "/run/ci-wrap/$session.images" ||
 		fail "the registry does not list the loaded image: $(cat "/run/ci-wrap/$session.images" 2>&1)"
 	# A crash: nobody gets to tear down (stopped first, so none reacts).
 	kill -STOP "$launcher" "$sp"

@@ -1,0 +1,793 @@
+/* track.c - record what the session makes that carries no label. */
+#include "track.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "llhttp.h"
+
+/* An inspect answer larger than this is not read (labels can be big). */
+#define PROBE_ANSWER_MAX (8u * 1024 * 1024)
+#define PROBE_TIMEOUT_S 10.0
+/* Inspections in flight at once; more wait their turn. */
+#define PROBE_MAX_INFLIGHT 32
+/* IDs kept per list: a job that makes more is not tracked past this. */
+#define TRACK_MAX_IDS 65536
+
+/* One container inspect on a daemon connection of our own. */
+struct probe {
+	struct track *t;     /* owner */
+	struct probe *next;  /* the tracker's list */
+	int fd;		     /* the daemon connection */
+	ev_io io;	     /* watches it */
+	ev_timer timer;	     /* bounds the whole exchange */
+	char id[130];	     /* the container */
+	char req[256];	     /* the request */
+	size_t req_len;	     /* its length */
+	size_t req_off;	     /* bytes of it written */
+	char *buf;	     /* the answer so far */
+	size_t len;	     /* its length */
+};
+
+struct track {
+	struct ev_loop *loop;		 /* serves the proxy */
+	const struct proxy_config *cfg;	 /* the proxy's: daemon socket, image lists */
+	uint64_t *images_created;	 /* the proxy's counter of images made */
+	json_t *result;			 /* see track_result() */
+	json_t *image_set;		 /* result's "images" as a set */
+	json_t *shorts;			 /* "kind/12-digit ID" -> ID, of "made" */
+	struct probe *probes;		 /* inspections in flight */
+	unsigned nprobes;		 /* their number */
+	json_t *queue;			 /* containers waiting for an inspection */
+	bool full_warned;		 /* said once that a list is full */
+	void (*idle_done)(void *);	 /* track_when_idle() callback, or NULL */
+	void *idle_arg;			 /* its argument */
+};
+
+enum answer_kind {
+	ANSWER_CREATE, /* one JSON object naming what was created */
+	ANSWER_BUILD,  /* classic build output: step images, aux IDs */
+	ANSWER_IMPORT, /* import output: the last status is the image ID */
+	ANSWER_LOAD,   /* load output: the images it loaded */
+	ANSWER_REMOVE, /* a 2xx answer: the object named was removed */
+};
+
+struct track_answer {
+	enum answer_kind kind;	   /* how to read its lines */
+	enum resource_kind creates; /* what a create makes, or a remove removes */
+	char name[256];		   /* remove: the ID or name in the target */
+	json_t *before;		   /* load: the image list before it */
+	json_t *named;		   /* load: references its answer named */
+	struct track_build build;  /* build: where in a step */
+	size_t len;		   /* bytes in line; > TRACK_LINE_MAX: skipping */
+	char line[TRACK_LINE_MAX + 1]; /* the current line */
+};
+
+static const char *const kind_keys[RESOURCE__COUNT] = {
+	[RESOURCE_CONTAINER] = "container", [RESOURCE_NETWORK] = "network",
+	[RESOURCE_VOLUME] = "volume",	    [RESOURCE_IMAGE] = "image",
+	[RESOURCE_SERVICE] = "service",	    [RESOURCE_SECRET] = "secret",
+	[RESOURCE_CONFIG] = "config",
+};
+
+struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
+			uint64_t *images_created)
+{
+	struct track *t = xcalloc(1, sizeof(*t));
+	json_t *made = json_object();
+
+	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
+		json_object_set_new(made, kind_keys[k], json_object());
+	t->loop = loop;
+	t->cfg = cfg;
+	t->images_created = images_created;
+	t->result = json_pack("{s:I,s:o,s:[],s:[],s:{}}", "since", (json_int_t)time(NULL),
+			      "made", made, "images", "untag", "volumes");
+	t->image_set = json_object();
+	t->shorts = json_object();
+	t->queue = json_array();
+	return t;
+}
+
+json_t *track_result(const struct track *t)
+{
+	return t->result;
+}
+
+/* Is there room for one more in a list of size n? */
+static bool room(struct track *t, size_t n)
+{
+	if (n < TRACK_MAX_IDS)
+		return true;
+	if (!t->full_warned)
+		cw_warn("proxy: the session made more than %d objects of a kind; "
+			"teardown finds only the labelled ones past that", TRACK_MAX_IDS);
+	t->full_warned = true;
+	return false;
+}
+
+static void add_to_set(struct track *t, json_t *set, const char *s)
+{
+	if (json_object_get(set, s) == NULL && room(t, json_object_size(set)))
+		json_object_set_new(set, s, json_true());
+}
+
+/* An anonymous volume, also handed to the config's callback (for reap). */
+static void add_volume(struct track *t, json_t *set, const char *name)
+{
+	if (json_object_get(set, name) != NULL || !room(t, json_object_size(set)))
+		return;
+	json_object_set_new(set, name, json_true());
+	if (t->cfg->volume_made)
+		t->cfg->volume_made(t->cfg->images_arg, name);
+}
+
+/* For the small lists of a load's answer. */
+static void add_unique(json_t *array, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(array, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return;
+	}
+	json_array_append_new(array, json_string(s));
+}
+
+/* An image the session made that carries no label: kept for teardown and
+ * handed to the config's callback, which keeps it where reap can find it. */
+static void add_image(struct track *t, const char *id)
+{
+	if (json_object_get(t->image_set, id) != NULL || !room(t, json_object_size(t->image_set)))
+		return;
+	json_object_set_new(t->image_set, id, json_true());
+	json_array_append_new(json_object_get(t->result, "images"), json_string(id));
+	if (t->cfg->image_loaded)
+		t->cfg->image_loaded(t->cfg->images_arg, id);
+	cw_debug("track: the session made image %s", id);
+}
+
+/* The key of an ID's first 12 digits, the form `docker ps -q` prints. */
+static void short_key(enum resource_kind kind, const char *id, char *key, size_t size)
+{
+	snprintf(key, size, "%s/%.12s", kind_keys[kind], id);
+}
+
+static void add_made(struct track *t, enum resource_kind kind, const char *id)
+{
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	char key[64];
+
+	add_to_set(t, made, id);
+	if (strlen(id) == 64 && json_object_get(made, id) != NULL) {
+		short_key(kind, id, key, sizeof(key));
+		json_object_set_new(t->shorts, key, json_string(id));
+	}
+}
+
+/* The job removed one (by ID, 12-digit ID or name): if the daemon cannot be
+ * reached at teardown, it is not named as left. A name other than a
+ * volume's is not matched: it is named all the same. */
+static void forget_made(struct track *t, enum resource_kind kind, const char *ref)
+{
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	const char *full = ref;
+	char key[64], id[256];
+
+	if (json_object_get(made, ref) == NULL && strlen(ref) == 12) {
+		short_key(kind, ref, key, sizeof(key));
+		full = json_string_value(json_object_get(t->shorts, key));
+	}
+	if (full == NULL || json_object_get(made, full) == NULL)
+		return;
+	snprintf(id, sizeof(id), "%s", full); /* full may be freed below */
+	short_key(kind, id, key, sizeof(key));
+	json_object_del(t->shorts, key);
+	json_object_del(made, id);
+}
+
+/* ---- container inspections ------------------------------------------------- */
+
+static void probe_container(struct track *t, const char *id);
+
+/* An inspection ended: start the next one that waits. */
+static void probe_next(struct track *t)
+{
+	while (t->nprobes < PROBE_MAX_INFLIGHT && json_array_size(t->queue) > 0) {
+		json_t *id = json_incref(json_array_get(t->queue, 0));
+
+		json_array_remove(t->queue, 0);
+		probe_container(t, json_string_value(id));
+		json_decref(id);
+	}
+}
+
+static void probe_end(struct probe *pr)
+{
+	struct track *t = pr->t;
+	struct probe **pp;
+
+	ev_io_stop(t->loop, &pr->io);
+	ev_timer_stop(t->loop, &pr->timer);
+	close(pr->fd);
+	for (pp = &t->probes; *pp != pr; pp = &(*pp)->next)
+		;
+	*pp = pr->next;
+	free(pr->buf);
+	free(pr);
+	t->nprobes--;
+	probe_next(t);
+	if (t->probes == NULL && t->idle_done) {
+		void (*done)(void *) = t->idle_done;
+
+		t->idle_done = NULL;
+		done(t->idle_arg);
+	}
+}
+
+/* The answer is in: an HTTP/1.0 exchange, so the body runs to EOF. */
+static void probe_answer(struct probe *pr)
+{
+	json_t *volumes = json_object_get(pr->t->result, "volumes"), *anon, *v;
+	const char *body;
+	int status = 0;
+	size_t i;
+
+	pr->buf = xrealloc(pr->buf, pr->len + 1);
+	pr->buf[pr->len] = '\0';
+	body = strstr(pr->buf, "\r\n\r\n");
+	if (sscanf(pr->buf, "HTTP/%*d.%*d %d", &status) != 1 || status != 200 || body == NULL) {
+		cw_verbose("track: inspecting container %s: HTTP %d: its anonymous volumes "
+			   "are not known", pr->id, status);
+		return;
+	}
+	json_auto_t *inspect = json_loads(body + 4, 0, NULL);
+	anon = track_anonymous_volumes(inspect);
+	json_array_foreach(anon, i, v)
+	{
+		add_volume(pr->t, volumes, json_string_value(v));
+		cw_debug("track: anonymous volume %s", json_string_value(v));
+	}
+	json_decref(anon);
+}
+
+static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct probe *pr = w->data;
+	char chunk[16384];
+	ssize_t n;
+
+	(void)revents;
+	if (pr->req_off < pr->req_len) {
+		n = write(pr->fd, pr->req + pr->req_off, pr->req_len - pr->req_off);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			probe_end(pr);
+			return;
+		}
+		pr->req_off += (size_t)n;
+		if (pr->req_off == pr->req_len) {
+			ev_io_stop(loop, w);
+			ev_io_set(w, pr->fd, EV_READ);
+			ev_io_start(loop, w);
+		}
+		return;
+	}
+	n = read(pr->fd, chunk, sizeof(chunk));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0 && pr->len + (size_t)n <= PROBE_ANSWER_MAX) {
+		pr->buf = xrealloc(pr->buf, pr->len + (size_t)n);
+		memcpy(pr->buf + pr->len, chunk, (size_t)n);
+		pr->len += (size_t)n;
+		return;
+	}
+	if (n == 0)
+		probe_answer(pr);
+	probe_end(pr);
+}
+
+static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct probe *pr = w->data;
+
+	(void)loop;
+	(void)revents;
+	cw_verbose("track: inspecting container %s took too long: its anonymous volumes "
+		   "are not known", pr->id);
+	probe_end(pr);
+}
+
+/* Inspect a container that was just created. The request is written before
+ * the create's answer reaches the client, so the daemon has it before the
+ * client can remove the container. */
+static void probe_container(struct track *t, const char *id)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct probe *pr;
+	ssize_t n;
+	int fd;
+
+	if (strlen(t->cfg->upstream_path) >= sizeof(addr.sun_path) || strlen(id) > 128)
+		return;
+	if (t->nprobes >= PROBE_MAX_INFLIGHT) {
+		if (room(t, json_array_size(t->queue)))
+			json_array_append_new(t->queue, json_string(id));
+		return;
+	}
+	strcpy(addr.sun_path, t->cfg->upstream_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		cw_verbose("track: cannot inspect container %s: %s", id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	pr = xcalloc(1, sizeof(*pr));
+	pr->t = t;
+	pr->fd = fd;
+	snprintf(pr->id, sizeof(pr->id), "%s", id);
+	/* HTTP/1.0: Go's server then neither chunks nor keeps the
+	 * connection, so the body is everything up to EOF. */
+	pr->req_len = (size_t)snprintf(pr->req, sizeof(pr->req),
+				       "GET /containers/%s/json HTTP/1.0\r\n"
+				       "Host: docker\r\n\r\n",
+				       id);
+	/* A fresh socket's buffer takes the whole request at once. */
+	n = write(fd, pr->req, pr->req_len);
+	pr->req_off = n > 0 ? (size_t)n : 0;
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		cw_verbose("track: cannot inspect container %s: %s", id, strerror(errno));
+		close(fd);
+		free(pr);
+		return;
+	}
+	ev_io_init(&pr->io, on_probe_io, fd, pr->req_off == pr->req_len ? EV_READ : EV_WRITE);
+	pr->io.data = pr;
+	ev_timer_init(&pr->timer, on_probe_timeout, PROBE_TIMEOUT_S, 0.);
+	pr->timer.data = pr;
+	pr->next = t->probes;
+	t->probes = pr;
+	t->nprobes++;
+	ev_io_start(t->loop, &pr->io);
+	ev_timer_start(t->loop, &pr->timer);
+}
+
+void track_when_idle(struct track *t, void (*done)(void *arg), void *arg)
+{
+	if (t->probes == NULL) {
+		done(arg);
+		return;
+	}
+	t->idle_done = done;
+	t->idle_arg = arg;
+}
+
+void track_cancel(struct track *t)
+{
+	t->idle_done = NULL;
+	json_array_clear(t->queue);
+	while (t->probes != NULL)
+		probe_end(t->probes);
+}
+
+void track_free(struct track *t)
+{
+	if (t == NULL)
+		return;
+	track_cancel(t);
+	json_decref(t->result);
+	json_decref(t->image_set);
+	json_decref(t->shorts);
+	json_decref(t->queue);
+	free(t);
+}
+
+/* ---- pure helpers ------------------------------------------------------------ */
+
+const char *track_created_id(json_t *answer)
+{
+	static const char *const keys[] = { "Id", "ID", "Name" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *id = json_string_value(json_object_get(answer, keys[i]));
+
+		if (id && id[0])
+			return id;
+	}
+	return NULL;
+}
+
+/* The sources a client named (HostConfig.Binds "name:/path", Mounts with a
+ * Source) into named, and the targets of anonymous ones it asked for
+ * explicitly (Binds "/path", Mounts without a Source) into explicit. */
+static void client_volumes(json_t *host, json_t *named, json_t *explicit)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(host, "Binds"), i, v)
+	{
+		const char *bind = json_string_value(v), *colon = bind ? strchr(bind, ':') : NULL;
+
+		if (bind == NULL)
+			continue;
+		if (colon == NULL) {
+			json_object_set_new(explicit, bind, json_true());
+		} else if (bind[0] != '/') {
+			_cleanup_free_ char *name = strndup(bind, (size_t)(colon - bind));
+
+			json_object_set_new(named, name, json_true());
+		}
+	}
+	json_array_foreach(json_object_get(host, "Mounts"), i, v)
+	{
+		const char *type = json_string_value(json_object_get(v, "Type"));
+		const char *src = json_string_value(json_object_get(v, "Source"));
+		const char *target = json_string_value(json_object_get(v, "Target"));
+
+		if (type == NULL || strcmp(type, "volume") != 0)
+			continue;
+		if (src && src[0])
+			json_object_set_new(named, src, json_true());
+		else if (target)
+			json_object_set_new(explicit, target, json_true());
+	}
+}
+
+json_t *track_anonymous_volumes(json_t *inspect)
+{
+	json_t *host = json_object_get(inspect, "HostConfig"), *anon = json_array(), *m;
+	json_auto_t *named = json_object(), *explicit = json_object();
+	/* The daemon (20.10, daemon/volumes.go registerMountPoints) mounts the
+	 * VolumesFrom volumes first; Binds and Mounts then replace those at
+	 * the same target, while image and Config.Volumes ones do not. */
+	bool from = json_array_size(json_object_get(host, "VolumesFrom")) > 0;
+	size_t i;
+
+	client_volumes(host, named, explicit);
+	json_array_foreach(json_object_get(inspect, "Mounts"), i, m)
+	{
+		const char *type = json_string_value(json_object_get(m, "Type"));
+		const char *name = json_string_value(json_object_get(m, "Name"));
+		const char *dst = json_string_value(json_object_get(m, "Destination"));
+
+		if (type == NULL || strcmp(type, "volume") != 0 || name == NULL || !name[0] ||
+		    json_object_get(named, name) != NULL)
+			continue;
+		if (from && (dst == NULL || json_object_get(explicit, dst) == NULL))
+			continue;
+		json_array_append_new(anon, json_string(name));
+	}
+	return anon;
+}
+
+bool track_build_step(struct track_build *b, const char *stream, char *id, size_t idsz)
+{
+	const char *arrow, *rest;
+	size_t n;
+
+	if (strncmp(stream, "Step ", 5) == 0) {
+		const char *colon = strstr(stream, " : ");
+
+		b->base_next = colon && strncasecmp(colon + 3, "FROM ", 5) == 0;
+		b->cached_next = false;
+		return false;
+	}
+	arrow = strstr(stream, "---> ");
+	if (arrow == NULL)
+		return false;
+	rest = arrow + 5;
+	if (strncmp(rest, "Using cache", 11) == 0) {
+		b->cached_next = true;
+		return false;
+	}
+	n = strspn(rest, "0123456789abcdef");
+	if (n < 12 || strchr("\r\n ", rest[n]) == NULL || n >= idsz)
+		return false; /* "Running in ...", or not an ID */
+	if (b->base_next || b->cached_next) {
+		b->base_next = b->cached_next = false;
+		return false; /* it existed before this build */
+	}
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	return true;
+}
+
+/* Index an image list: ID -> true into ids, tag -> ID into tags. */
+static void index_images(json_t *list, json_t *ids, json_t *tags)
+{
+	json_t *img, *tag;
+	size_t i, j;
+
+	json_array_foreach(list, i, img)
+	{
+		json_t *id = json_object_get(img, "Id");
+
+		if (!json_is_string(id))
+			continue;
+		json_object_set_new(ids, json_string_value(id), json_true());
+		json_array_foreach(json_object_get(img, "RepoTags"), j, tag)
+		{
+			if (json_is_string(tag))
+				json_object_set(tags, json_string_value(tag), id);
+		}
+	}
+}
+
+void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **images,
+		     json_t **untag)
+{
+	json_auto_t *ids0 = json_object(), *tags0 = json_object();
+	json_auto_t *ids1 = json_object(), *tags1 = json_object();
+	json_t *ref;
+	size_t i;
+
+	*images = json_array();
+	*untag = json_array();
+	index_images(before, ids0, tags0);
+	index_images(after, ids1, tags1);
+	json_array_foreach(named, i, ref)
+	{
+		const char *r = json_string_value(ref), *id, *was;
+		bool is_id = r && strncmp(r, "sha256:", 7) == 0;
+
+		if (r == NULL)
+			continue;
+		id = is_id ? r : json_string_value(json_object_get(tags1, r));
+		if (id == NULL || json_object_get(ids1, id) == NULL)
+			continue; /* gone already */
+		bool is_new = json_object_get(ids0, id) == NULL;
+
+		if (is_new)
+			add_unique(*images, id);
+		if (is_id)
+			continue;
+		/* A tag the load put on an image from before goes; one it took
+		 * from another image goes back there. */
+		was = json_string_value(json_object_get(tags0, r));
+		if ((was == NULL && !is_new) || (was != NULL && strcmp(was, id) != 0))
+			json_array_append_new(*untag,
+					      json_pack("{s:s,s:s,s:o}", "ref", r, "image", id, "was",
+							was ? json_string(was) : json_null()));
+	}
+}
+
+/* ---- answers ----------------------------------------------------------------- */
+
+/* Only what is reported if teardown cannot reach the daemon depends on
+ * this: a spelling it misses leaves an ID named that was removed. */
+enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
+				 size_t size)
+{
+	static const struct {
+		const char *prefix;
+		enum resource_kind kind;
+	} kinds[] = { { "/containers/", RESOURCE_CONTAINER },
+		      { "/networks/", RESOURCE_NETWORK },
+		      { "/volumes/", RESOURCE_VOLUME } };
+	size_t q = route_query_offset(target, len);
+	const char *p = target, *end = target + q, *seg;
+
+	if (method != HTTP_DELETE && method != HTTP_POST)
+		return RESOURCE_NONE;
+	if (q > 3 && strncmp(p, "/v", 2) == 0 && p[2] >= '0' && p[2] <= '9') {
+		p = memchr(p + 1, '/', (size_t)(end - p - 1)); /* the version prefix */
+		if (p == NULL)
+			return RESOURCE_NONE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		size_t plen = strlen(kinds[i].prefix), n;
+
+		if ((size_t)(end - p) <= plen || strncmp(p, kinds[i].prefix, plen) != 0)
+			continue;
+		seg = p + plen;
+		n = strcspn(seg, "/?");
+		if (seg + n > end)
+			n = (size_t)(end - seg);
+		if (n == 0 || n >= size)
+			return RESOURCE_NONE;
+		if (method == HTTP_POST &&
+		    !(kinds[i].kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
+		      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
+		      memmem(target + q, len - q, "condition=removed", 17) != NULL))
+			return RESOURCE_NONE;
+		if (method == HTTP_DELETE && seg + n != end)
+			return RESOURCE_NONE;
+		memcpy(name, seg, n);
+		name[n] = '\0';
+		return kinds[i].kind;
+	}
+	return RESOURCE_NONE;
+}
+
+struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
+					const char *target, size_t len)
+{
+	struct track_answer *a;
+	enum answer_kind kind;
+	enum resource_kind removes;
+	json_t *before = NULL;
+	char name[256];
+
+	removes = track_removal(method, target, len, name, sizeof(name));
+	if (removes != RESOURCE_NONE) {
+		a = xcalloc(1, sizeof(*a));
+		a->kind = ANSWER_REMOVE;
+		a->creates = removes;
+		memcpy(a->name, name, sizeof(name));
+		return a;
+	}
+	if (r->flags & ROUTE_IMAGE_LOAD) {
+		if (t->cfg->images_now == NULL)
+			return NULL;
+		before = t->cfg->images_now(t->cfg->images_arg);
+		if (before == NULL) {
+			cw_warn("proxy: cannot list images before a load; "
+				"what it loads is not removed");
+			return NULL;
+		}
+		kind = ANSWER_LOAD;
+	} else if (r->query == REWRITE_BUILD_QUERY) {
+		kind = ANSWER_BUILD;
+	} else if (r->query == REWRITE_IMPORT_QUERY) {
+		kind = ANSWER_IMPORT;
+	} else if (r->creates != RESOURCE_NONE) {
+		kind = ANSWER_CREATE;
+	} else {
+		return NULL;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->kind = kind;
+	a->creates = r->creates;
+	a->before = before;
+	a->named = json_array();
+	return a;
+}
+
+/* The image a line of a load's answer names, if it says one was loaded:
+ * {"stream":"Loaded image: NAME\n"} or "Loaded image ID: sha256:...". */
+static const char *loaded_ref(const char *text, char *ref, size_t refsz)
+{
+	static const char *const prefixes[] = { "Loaded image: ", "Loaded image ID: " };
+	size_t n;
+
+	for (size_t i = 0; text && i < ARRAY_SIZE(prefixes); i++) {
+		if (strncmp(text, prefixes[i], strlen(prefixes[i])) != 0)
+			continue;
+		text += strlen(prefixes[i]);
+		n = strcspn(text, " \r\n");
+		if (n == 0 || n >= refsz)
+			return NULL;
+		memcpy(ref, text, n);
+		ref[n] = '\0';
+		return ref;
+	}
+	return NULL;
+}
+
+static bool is_image_id(const char *s)
+{
+	return s && strncmp(s, "sha256:", 7) == 0 && strlen(s) == 71 &&
+	       strspn(s + 7, "0123456789abcdef") == 64;
+}
+
+/* A volume create answers 201 with a volume that existed too, unchanged:
+ * it is the session's only if it carries the session's label. */
+static bool ours(const struct track *t, const struct track_answer *a, json_t *answer)
+{
+	const char *want = json_string_value(json_object_get(t->cfg->rewrite.labels,
+							     "ci-wrap.session"));
+	const char *got = json_string_value(
+		json_object_get(json_object_get(answer, "Labels"), "ci-wrap.session"));
+
+	if (a->creates != RESOURCE_VOLUME || want == NULL)
+		return true;
+	return got != NULL && strcmp(got, want) == 0;
+}
+
+static void line_done(struct track *t, struct track_answer *a)
+{
+	json_auto_t *msg = NULL;
+	const char *text, *id;
+	char ref[512];
+
+	if (a->len == 0 || a->len > TRACK_LINE_MAX)
+		return;
+	msg = json_loadb(a->line, a->len, 0, NULL);
+	text = json_string_value(json_object_get(msg, "stream"));
+	switch (a->kind) {
+	case ANSWER_REMOVE:
+		break;
+	case ANSWER_CREATE:
+		id = track_created_id(msg);
+		if (id == NULL || !ours(t, a, msg))
+			break;
+		add_made(t, a->creates, id);
+		if (a->creates == RESOURCE_CONTAINER)
+			probe_container(t, id);
+		break;
+	case ANSWER_BUILD:
+		id = json_string_value(json_object_get(json_object_get(msg, "aux"), "ID"));
+		if (is_image_id(id))
+			add_made(t, RESOURCE_IMAGE, id);
+		if (text && track_build_step(&a->build, text, ref, sizeof(ref)))
+			add_image(t, ref);
+		break;
+	case ANSWER_IMPORT:
+		id = json_string_value(json_object_get(msg, "status"));
+		if (is_image_id(id))
+			add_made(t, RESOURCE_IMAGE, id);
+		break;
+	case ANSWER_LOAD:
+		if (loaded_ref(text, ref, sizeof(ref)))
+			add_unique(a->named, ref);
+		break;
+	}
+}
+
+void track_answer_bytes(struct track *t, struct track_answer *a, int status, const char *at,
+			size_t n)
+{
+	if (status < 200 || status >= 300)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (at[i] == '\n') {
+			line_done(t, a);
+			a->len = 0;
+		} else if (a->len < TRACK_LINE_MAX) {
+			a->line[a->len++] = at[i];
+		} else {
+			a->len = TRACK_LINE_MAX + 1; /* skipped to its end */
+		}
+	}
+}
+
+/* A load is over: what it named and is new to the daemon goes at teardown;
+ * a tag it put on an image that was there already goes alone. */
+static void load_done(struct track *t, struct track_answer *a)
+{
+	json_auto_t *after = t->cfg->images_now(t->cfg->images_arg);
+	json_auto_t *images = NULL, *untag = NULL;
+	json_t *v;
+	size_t i;
+
+	if (after == NULL) {
+		cw_warn("proxy: cannot list images after a load; what it loaded is not removed");
+		return;
+	}
+	track_load_diff(a->before, after, a->named, &images, &untag);
+	json_array_foreach(images, i, v)
+	{
+		add_image(t, json_string_value(v));
+		(*t->images_created)++;
+	}
+	json_array_extend(json_object_get(t->result, "untag"), untag);
+}
+
+void track_answer_end(struct track *t, struct track_answer *a, int status)
+{
+	if (a == NULL)
+		return;
+	if (status >= 200 && status < 300) {
+		line_done(t, a);
+		if (a->kind == ANSWER_LOAD)
+			load_done(t, a);
+		if (a->kind == ANSWER_REMOVE)
+			forget_made(t, a->creates, a->name);
+	}
+	json_decref(a->before);
+	json_decref(a->named);
+	free(a);
+}

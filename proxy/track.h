@@ -1,0 +1,105 @@
+/* track.h - what a session makes that no label can mark, read from the
+ * daemon's answers as the proxy relays them: the ID each create returns,
+ * the images a load brings and a classic build leaves behind (steps of a
+ * failed build, earlier stages), and each container's anonymous volumes.
+ *
+ * 1. track_new() with the proxy's loop and config; track_answer_begin() when
+ *    a tracked request is routed, track_answer_bytes() with each piece of
+ *    its answer's body, track_answer_end() when the answer is over.
+ * 2. track_when_idle() before teardown: inspections in flight finish.
+ * 3. track_result() hands teardown what was recorded (see below).
+ */
+#ifndef CI_WRAP_TRACK_H
+#define CI_WRAP_TRACK_H
+
+#include <ev.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy.h"
+#include "route.h"
+
+/* Longest line of a tracked answer that is read; longer ones (progress
+ * bars, a huge Warnings array) are skipped. */
+#define TRACK_LINE_MAX 4096
+
+struct track;
+struct track_answer;
+
+/* images_created: the proxy's counter, bumped for each image a load brings. */
+struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
+			uint64_t *images_created);
+void track_free(struct track *t);
+
+/* A request (route r, llhttp method, its target as sent) is on its way to
+ * the daemon: NULL if its answer tells nothing worth keeping. A load lists
+ * the images first (blocking). */
+struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
+					const char *target, size_t len);
+
+/* Body bytes of the answer, chunked framing taken off; status is its HTTP
+ * status. */
+void track_answer_bytes(struct track *t, struct track_answer *a, int status, const char *at,
+			size_t n);
+
+/* The answer is over (or the connection is): record, free a. */
+void track_answer_end(struct track *t, struct track_answer *a, int status);
+
+/* Call done(arg) once no inspection is in flight (at once if none is). */
+void track_when_idle(struct track *t, void (*done)(void *arg), void *arg);
+
+/* Cut inspections still in flight (the drain timed out). */
+void track_cancel(struct track *t);
+
+/* What was recorded, an object the tracker owns:
+ *   "since":   unix time the tracker started: anything older is not ours
+ *   "made":    {"container": {ID: true...}, "network": {...}, ...}: every
+ *              ID a create answered with, by kind (teardown_kind_name()),
+ *              less those the job was seen to remove
+ *   "images":  image IDs to remove, in the order made: loads new to the
+ *              daemon, classic-builder steps
+ *   "untag":   [{"ref", "image", "was"}]: a load put tag ref on image, which
+ *              existed before, or took the tag from image was (else null)
+ *   "volumes": {NAME: true...}: anonymous volumes of the session's containers
+ * Each list holds at most 65536. */
+json_t *track_result(const struct track *t);
+
+/* ---- pure helpers, exposed for the unit tests ----------------------------- */
+
+/* The anonymous volumes of an inspected container (GET /containers/{id}/json):
+ * its volume mounts whose name is no source the client gave. With
+ * VolumesFrom, only HostConfig.Mounts without a source count: a mount of
+ * another container's volume looks like an anonymous one of its own. */
+json_t *track_anonymous_volumes(json_t *inspect);
+
+/* The ID a create call answered with ({"Id"}, {"ID"}, {"Name"} of a volume),
+ * or NULL. */
+const char *track_created_id(json_t *answer);
+
+/* What a load did, from the image lists before and after it (GET
+ * /images/json?all=1) and the references its answer named: sets *images to
+ * the IDs new to the daemon, *untag to the tags it put on images that
+ * existed or took from others (see track_result()). Images the load did not name are never
+ * its: another client may have made them meanwhile. */
+void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **images,
+		     json_t **untag);
+
+/* Does a request (llhttp method, target as sent) remove one object: DELETE
+ * /containers|networks|volumes/X, or a wait for a container's removal
+ * (`docker run --rm`: POST /containers/X/wait?condition=removed, API
+ * 1.30)? Returns its kind with X in name, else RESOURCE_NONE. */
+enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
+				 size_t size);
+
+/* Per-connection state of a classic build's output. */
+struct track_build {
+	bool base_next;	 /* the next "--->" names the FROM image */
+	bool cached_next; /* the next "--->" names a cache hit */
+};
+
+/* The image a line of classic-build output says a step made ("---> ID",
+ * not a FROM image nor a cache hit), copied to id; false if none. */
+bool track_build_step(struct track_build *b, const char *stream, char *id, size_t idsz);
+
+#endif
