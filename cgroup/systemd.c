@@ -223,23 +223,49 @@ static int append_limits(sd_bus_message *m, const struct cgpool_limits *l, const
 	return r;
 }
 
-/* StartTransientUnit(unit, "fail", properties, no auxiliary units), then
- * wait for the job: the slice and its limits exist once it is done. */
-static int start_slice(struct systemd_state *st, const struct cgpool_limits *l,
-		       struct cw_error *err)
+/* Call m, a method that queues a job, and wait for the job to end. The
+ * match is added first: JobRemoved may come before the call's answer. A
+ * unit systemd does not know is fine when missing_ok (a stop of a slice
+ * that is gone already). */
+static int call_job(struct systemd_state *st, sd_bus_message *m, const char *what,
+		    bool missing_ok, struct cw_error *err)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *m = NULL, *reply = NULL;
+	sd_bus_message *reply = NULL;
 	sd_bus_slot *slot = NULL;
 	struct job_wait w = { "", "", false };
 	const char *job;
-	int r;
+	int r = sd.match_signal(st->bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+				on_job_removed, &w);
 
-	r = sd.match_signal(st->bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-			    on_job_removed, &w);
 	if (r >= 0)
-		r = sd.new_method_call(st->bus, &m, SD_DEST, SD_PATH, SD_MANAGER,
-				       "StartTransientUnit");
+		r = sd.call(st->bus, m, JOB_TIMEOUT_US, &e, &reply);
+	if (r < 0 && missing_ok && e.name &&
+	    strcmp(e.name, "org.freedesktop.systemd1.NoSuchUnit") == 0) {
+		sd.error_free(&e);
+		r = 0;
+	} else if (r < 0) {
+		bus_error(err, r, &e, what);
+	} else if ((r = sd.read(reply, "o", &job)) < 0) {
+		bus_error(err, r, NULL, "reading systemd's answer");
+	} else {
+		snprintf(w.path, sizeof(w.path), "%s", job);
+		r = wait_job(st->bus, &w, what, err);
+	}
+	sd.message_unref(reply);
+	sd.slot_unref(slot);
+	return r < 0 ? -1 : 0;
+}
+
+/* StartTransientUnit(unit, "fail", properties, no auxiliary units): the
+ * slice and its limits exist once the job is done. */
+static int start_slice(struct systemd_state *st, const struct cgpool_limits *l,
+		       struct cw_error *err)
+{
+	sd_bus_message *m = NULL;
+	int r = sd.new_method_call(st->bus, &m, SD_DEST, SD_PATH, SD_MANAGER,
+				   "StartTransientUnit");
+
 	if (r >= 0)
 		r = sd.append(m, "ss", st->unit, "fail");
 	if (r >= 0)
@@ -250,59 +276,29 @@ static int start_slice(struct systemd_state *st, const struct cgpool_limits *l,
 		r = sd.close_container(m);
 	if (r >= 0)
 		r = sd.append(m, "a(sa(sv))", 0);
-	if (r < 0) {
-		bus_error(err, r, NULL, "building the StartTransientUnit call");
-		goto out;
-	}
-	r = sd.call(st->bus, m, JOB_TIMEOUT_US, &e, &reply);
-	if (r < 0) {
-		bus_error(err, r, &e, "starting the slice");
-		goto out;
-	}
-	r = sd.read(reply, "o", &job);
-	if (r < 0) {
-		bus_error(err, r, NULL, "reading systemd's answer");
-		goto out;
-	}
-	snprintf(w.path, sizeof(w.path), "%s", job);
-	r = wait_job(st->bus, &w, "starting the slice", err);
-out:
-	sd.message_unref(reply);
+	if (r < 0)
+		r = bus_error(err, r, NULL, "building the StartTransientUnit call");
+	else
+		r = call_job(st, m, "starting the slice", false, err);
 	sd.message_unref(m);
-	sd.slot_unref(slot);
-	return r < 0 ? -1 : 0;
+	return r;
 }
 
 /* StopUnit also stops the units inside, docker-<id>.scope of a container
  * the API teardown could not remove. A slice already gone is fine. */
 static int stop_slice(struct systemd_state *st, struct cw_error *err)
 {
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	sd_bus_slot *slot = NULL;
-	struct job_wait w = { "", "", false };
-	const char *job;
-	int r;
+	sd_bus_message *m = NULL;
+	int r = sd.new_method_call(st->bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit");
 
-	r = sd.match_signal(st->bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-			    on_job_removed, &w);
 	if (r >= 0)
-		r = sd.call_method(st->bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &e, &reply,
-				   "ss", st->unit, "fail");
-	if (r < 0 && e.name && strcmp(e.name, "org.freedesktop.systemd1.NoSuchUnit") == 0) {
-		sd.error_free(&e);
-		r = 0;
-	} else if (r < 0) {
-		bus_error(err, r, &e, "stopping the slice");
-	} else if ((r = sd.read(reply, "o", &job)) < 0) {
-		bus_error(err, r, NULL, "reading systemd's answer");
-	} else {
-		snprintf(w.path, sizeof(w.path), "%s", job);
-		r = wait_job(st->bus, &w, "stopping the slice", err);
-	}
-	sd.message_unref(reply);
-	sd.slot_unref(slot);
-	return r < 0 ? -1 : 0;
+		r = sd.append(m, "ss", st->unit, "fail");
+	if (r < 0)
+		r = bus_error(err, r, NULL, "building the StopUnit call");
+	else
+		r = call_job(st, m, "stopping the slice", true, err);
+	sd.message_unref(m);
+	return r;
 }
 
 /* Is the unit still known to systemd? A stopped transient slice is

@@ -139,6 +139,16 @@ t_sweep_on_start() {
 	return 0
 }
 
+# The session process ci-wrap (LAUNCHER) forked and re-executed.
+session_process_of() { # LAUNCHER
+	local p sp
+	sp=$(ps -o pid= --ppid "$1" | while read -r p; do
+		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
+	done)
+	[[ -n $sp ]] || fail "no session process under the launcher $1"
+	echo "$sp"
+}
+
 # Runs as ci-wrap's command: loads an image, says who is who, then blocks.
 inner_load_and_wait() {
 	docker load -q -i "$WORK/load.tar" >"$WORK/load.out" || fail "docker load failed"
@@ -164,10 +174,7 @@ t_reap_loaded_image() {
 	pid=$!
 	wait_until 30 test -s "$WORK/crash" || fail "the session did not load the image: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
 	read -r launcher session <"$WORK/crash"
-	sp=$(ps -o pid= --ppid "$launcher" | while read -r p; do
-		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
-	done)
-	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
+	sp=$(session_process_of "$launcher") || exit 1
 	grep -qx "$id" "/run/ci-wrap/$session.images" ||
 		fail "the registry does not list the loaded image: $(cat "/run/ci-wrap/$session.images" 2>&1)"
 	# A crash: nobody gets to tear down (stopped first, so none reacts).
@@ -304,10 +311,7 @@ t_stop_dead_session() {
 	pid=$!
 	wait_until 30 test -s "$WORK/crash" || fail "the session did not start: $(tail -n 3 "$WORK/err" | tr '\n' '|')"
 	read -r launcher session <"$WORK/crash"
-	sp=$(ps -o pid= --ppid "$launcher" | while read -r p; do
-		[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *" __session "* ]] && echo "$p"
-	done)
-	[[ -n $sp ]] || fail "no session process under the launcher $launcher"
+	sp=$(session_process_of "$launcher") || exit 1
 	kill -STOP "$launcher" "$sp"
 	kill -KILL "$sp" "$launcher"
 	pkill -KILL -f "^sleep 600$" -P "$launcher" 2>/dev/null
