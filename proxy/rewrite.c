@@ -525,6 +525,44 @@ static void dockerfile_quote_append(char **buf, size_t *len, size_t *cap, const 
 	append_raw(buf, len, cap, "\"", 1);
 }
 
+/* The daemon joins every changes= value with newlines and parses the text
+ * as a Dockerfile (moby 20.10 builder/dockerfile BuildFromConfig, used by
+ * POST /commit and an import's POST /images/create). A line ending in the
+ * escape character continues on the next line, skipping blank and comment
+ * lines, so it would swallow the LABEL we append; a leading "# escape=" or
+ * "# syntax=" directive changes how ours is read. Refuse both: a line that
+ * ends in '\\' or '`' (the two escape characters the parser accepts) and
+ * any line that starts with '#'. */
+static int check_change(const struct query_pair *p, struct cw_error *err)
+{
+	_cleanup_free_ char *val = xmalloc(p->val_len + 1);
+	int n = query_unescape(p->val, p->val_len, val, p->val_len + 1);
+	size_t start = 0;
+
+	if (n < 0)
+		return 0; /* the daemon ignores a pair it cannot decode */
+	while (start <= (size_t)n) {
+		const char *nl = memchr(val + start, '\n', (size_t)n - start);
+		size_t end = nl ? (size_t)(nl - val) : (size_t)n;
+		size_t first = start, last = end;
+
+		while (first < end && isspace((unsigned char)val[first]))
+			first++;
+		while (last > first && isspace((unsigned char)val[last - 1]))
+			last--;
+		if (first < end && val[first] == '#')
+			return refuse(err, 403, "ci-wrap: refused a changes line starting with '#': "
+					  "the daemon would read it as a Dockerfile comment or parser "
+					  "directive around the session's LABEL");
+		if (last > first && (val[last - 1] == '\\' || val[last - 1] == '`'))
+			return refuse(err, 403, "ci-wrap: refused a changes line ending in a line "
+					  "continuation ('\\' or '`'): the daemon would join it with the "
+					  "session's LABEL and drop the labels");
+		start = end + 1;
+	}
+	return 0;
+}
+
 static char *label_change(const struct rewrite_spec *spec)
 {
 	char *buf = NULL;
@@ -570,6 +608,9 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 			continue;
 		if (strcmp(p.key, "fromsrc") == 0 || strcmp(p.key, "fromSrc") == 0)
 			import = true;
+		if ((kind == REWRITE_CHANGES_QUERY || kind == REWRITE_IMPORT_QUERY) &&
+		    strcmp(p.key, "changes") == 0 && (rc = check_change(&p, err)) < 0)
+			continue;
 		if (p.len > 0) {
 			if (blen > 0)
 				append_raw(&buf, &blen, &cap, "&", 1);

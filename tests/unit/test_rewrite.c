@@ -1152,6 +1152,49 @@ static void changes_query(void **state)
 	query_free(&out);
 }
 
+/* issue 15 item 1: the daemon joins changes= with newlines and parses them as
+ * a Dockerfile; a client line that continues (or a directive) would swallow
+ * or reinterpret the LABEL appended last. */
+static void changes_continuation_refused(void **state)
+{
+	static const char *bad[] = {
+		"changes=CMD%20echo%20%5C",		   /* CMD echo \ */
+		"changes=CMD%20echo%20%5C%20%09",	   /* trailing blanks after it */
+		"changes=CMD%20echo%20%5C%0D",		   /* \r before the newline */
+		"changes=LABEL%20ci-wrap.session%3Dforged&changes=CMD%20%60",
+		"changes=ENV%20A%3D1%20%5C%0A%23%20c",	   /* a comment line after it */
+		"changes=%23%20escape%3D%60%0ACMD%20x",	   /* a parser directive */
+		"changes=%20%20%23%20syntax%3Dx",
+		"changes=CMD+echo+%5C",			   /* '+' is a space */
+	};
+	struct query out;
+	struct cw_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (int k = 0; k < 2; k++) {
+			enum rewrite_kind kind = k ? REWRITE_IMPORT_QUERY : REWRITE_CHANGES_QUERY;
+			char q[256];
+
+			snprintf(q, sizeof(q), "fromSrc=-&%s", bad[i]);
+			if (rewrite_q(kind, &spec, q, strlen(q), &out, &err) != -403)
+				fail_msg("not refused: %s", q);
+			assert_non_null(strstr(err.msg, "changes"));
+		}
+	}
+	/* Even a continuation inside the client's own text is refused (simpler
+	 * than tracking which line comes last); '#' and '\\' inside a line are
+	 * kept. */
+	assert_int_equal(rewrite_q(REWRITE_CHANGES_QUERY, &spec,
+				   S("changes=ENV%20A%3D1%20%5C%0A%20B%3D2"), &out, &err),
+			 -403);
+	assert_int_equal(rewrite_q(REWRITE_CHANGES_QUERY, &spec,
+				   S("changes=LABEL%20a%3D%23%5Cx%20b%3D%22%5C%5C%22"), &out, &err),
+			 1);
+	assert_string_equal(out.p[0].val, "LABEL a=#\\x b=\"\\\\\"");
+	query_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1184,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(build_query_invalid_labels),
 		cmocka_unit_test(import_query),
 		cmocka_unit_test(changes_query),
+		cmocka_unit_test(changes_continuation_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
