@@ -357,6 +357,30 @@ static json_t *volume_list(json_t *by_name)
 	return list;
 }
 
+/* POST /containers/{id}/start: before API 1.24 a body is a HostConfig that
+ * replaces the container's (moby 20.10 postContainersStart decodes it when
+ * Content-Length > 7 or the body is chunked), which would move a labelled
+ * container out of the pool and create its new binds' volumes unlabelled.
+ * Only the bodies old clients send for "nothing" pass, and go on as none. */
+static int start_body(const char *body, size_t len, char **out, size_t *outlen,
+		      struct cw_error *err)
+{
+	size_t first = 0, last = len;
+
+	while (first < len && is_blank(body + first, 1))
+		first++;
+	while (last > first && is_blank(body + last - 1, 1))
+		last--;
+	if (len > 7 || !(last == first || (last - first == 2 && memcmp(body + first, "{}", 2) == 0) ||
+			 (last - first == 4 && memcmp(body + first, "null", 4) == 0)))
+		return refuse(err, 403, "ci-wrap: refused a container start with a body: before API "
+				  "1.24 it replaces the container's HostConfig (its cgroup parent, "
+				  "binds, privileges); start it without one");
+	*out = xstrdup("");
+	*outlen = 0;
+	return 0;
+}
+
 int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
 		 size_t len, char **out, size_t *outlen, json_t **volumes, struct cw_error *err)
 {
@@ -372,6 +396,8 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 			     len, spec->max_body);
 		return -413;
 	}
+	if (kind == REWRITE_START_BODY)
+		return start_body(body ? body : "", len, out, outlen, err);
 	rc = load_object(body, len, kind == REWRITE_COMMIT, &root, err);
 	if (rc < 0)
 		return rc;
@@ -487,6 +513,26 @@ static void query_pair_parse(const char *raw, size_t len, struct query_pair *p)
 	if (memchr(raw, ';', len) == NULL &&
 	    query_unescape(raw, klen, p->key, sizeof(p->key)) < 0)
 		p->key[0] = '\0';
+}
+
+bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value)
+{
+	size_t i = 0;
+
+	while (query != NULL && i < len) {
+		const char *amp = memchr(query + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - query) : len;
+		struct query_pair p;
+		char val[64];
+
+		query_pair_parse(query + i, end - i, &p);
+		i = end + 1;
+		if (strcmp(p.key, key) == 0 &&
+		    query_unescape(p.val, p.val_len, val, sizeof(val)) >= 0 &&
+		    strcmp(val, value) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* JSON object from a query value (labels=...), merged into acc. */

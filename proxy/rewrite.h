@@ -11,6 +11,7 @@
 #define CI_WRAP_REWRITE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/error.h"
@@ -20,6 +21,7 @@ enum rewrite_kind {
 	REWRITE_CONTAINER_CREATE, /* body: Labels, HostConfig.CgroupParent */
 	REWRITE_LABELS,		  /* body: Labels at the top (networks, volumes, swarm) */
 	REWRITE_COMMIT,		  /* body: Labels at the top; empty or null becomes {} */
+	REWRITE_START_BODY,	  /* body: only none, {} or null, forwarded as none */
 	REWRITE_BUILD_QUERY,	  /* query: labels= (JSON), cgroupparent= */
 	REWRITE_CHANGES_QUERY,	  /* query: a last changes=LABEL ... (commit) */
 	REWRITE_IMPORT_QUERY,	  /* query: as CHANGES, for fromSrc= imports only */
@@ -56,6 +58,9 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
  * *out when changed, 0 when the query is to be kept, -HTTP status on refusal. */
 int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
 		  size_t len, char **out, size_t *outlen, struct cw_error *err);
+
+/* Does the query (as Go's url.ParseQuery reads it) have a pair key=value? */
+bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value);
 
 /* Does key equal ascii_lower under Go's encoding/json folding (ASCII case,
  * U+017F for 's', U+212A for 'k')? */

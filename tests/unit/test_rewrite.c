@@ -1195,6 +1195,38 @@ static void changes_continuation_refused(void **state)
 	query_free(&out);
 }
 
+/* issue 15 item 2: a start body below API 1.24 replaces the HostConfig. */
+static void start_body_refused(void **state)
+{
+	static const char *ok[] = { "", "{}", "null", " {} ", "\r\nnull", "  " };
+	static const char *bad[] = {
+		"{\"CgroupParent\":\"/\"}", "{}      ", "[]", "0", "{ }", "nul", "{}{}",
+		"{\"Binds\":[\"v:/d\"]}",
+	};
+	struct cw_error err;
+	char *out;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		out = NULL;
+		assert_int_equal(rewrite_body(REWRITE_START_BODY, &spec, ok[i], strlen(ok[i]), &out,
+					      &len, NULL, &err),
+				 0);
+		assert_int_equal(len, 0); /* forwarded as no body at all */
+		free(out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (rewrite_body(REWRITE_START_BODY, &spec, bad[i], strlen(bad[i]), &out, &len,
+				 NULL, &err) != -403)
+			fail_msg("start body not refused: %s", bad[i]);
+		assert_non_null(strstr(err.msg, "HostConfig"));
+	}
+	assert_int_equal(rewrite_body(REWRITE_START_BODY, &spec, NULL, 0, &out, &len, NULL, &err),
+			 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1228,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(import_query),
 		cmocka_unit_test(changes_query),
 		cmocka_unit_test(changes_continuation_refused),
+		cmocka_unit_test(start_body_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
