@@ -100,6 +100,7 @@ struct conn {
 	uint64_t resp_bytes;	     /* response bytes relayed (audit) */
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
+	char reason[384];	     /* why it was refused (audit), "" if it was not */
 	json_t *load_before;	     /* image load: images that existed, or NULL */
 	char *load_line;	     /* image load: the answer's current line */
 	size_t load_line_len;	     /* its length; > LOAD_LINE_MAX: too long */

@@ -24,6 +24,7 @@ struct proxy_config {
 	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
 	FILE *audit;		     /* one JSON line per request, or NULL */
+	unsigned allow;		     /* refused route groups relayed (enum route_group) */
 	/* The image IDs and tags that exist now, as a set (object keys; a new
 	 * reference for the caller), asked when an image load arrives: what
 	 * the load reports and was not there before is the session's. NULL

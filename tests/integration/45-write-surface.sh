@@ -77,4 +77,123 @@ t_changes() {
 	[[ -z $(d images -q "$repo") ]] || fail "images of the session left: $(d images "$repo" --format '{{.Tag}}' | tr '\n' ' ')"
 }
 
+
+# --- 2. a start body below API 1.24 replaces the HostConfig ------------------------
+
+inner_start_body() {
+	local id vol=ciwt-ws-vol-$CIWT_RUN parent
+	id=$(session_container)
+	parent=$(docker inspect -f '{{.HostConfig.CgroupParent}}' "$id")
+	expect_refused "start with a HostConfig body" "HostConfig" POST "/v1.23/containers/$id/start" \
+		-H 'Content-Type: application/json' --data "{\"Binds\":[\"$vol:/data\"],\"CgroupParent\":\"\"}"
+	expect_refused "start with a padded {} body" "HostConfig" POST "/v1.23/containers/$id/start" \
+		-H 'Content-Type: application/json' --data '{}        '
+	expect_refused "start with a chunked body" "HostConfig" POST "/v1.23/containers/$id/start" \
+		-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data '{"Privileged":true}'
+	d volume inspect "$vol" >/dev/null 2>&1 && fail "the start body's bind created volume $vol"
+	assert_eq "CgroupParent after the refused starts" "$parent" \
+		"$(docker inspect -f '{{.HostConfig.CgroupParent}}' "$id")"
+	# What old clients send for "no HostConfig" still starts it.
+	assert_eq "start with a {} body" 204 "$(api POST "/v1.23/containers/$id/start" \
+		-H 'Content-Type: application/json' --data '{}' | head -n 1)"
+	id=$(session_container)
+	assert_eq "start with no body" 204 "$(api POST "/containers/$id/start" | head -n 1)"
+}
+
+t_start_body() {
+	on_cleanup "d volume rm -f ciwt-ws-vol-$CIWT_RUN >/dev/null 2>&1"
+	cw_inner -q --grace 1s -- inner_start_body 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	d volume inspect "ciwt-ws-vol-$CIWT_RUN" >/dev/null 2>&1 &&
+		fail "volume ciwt-ws-vol-$CIWT_RUN left after the session"
+	return 0
+}
+
+# --- 3. BuildKit: refused unless --allow-buildkit ------------------------------------
+
+inner_buildkit() { # [allowed]
+	local out
+	if [[ ${1:-} == allowed ]]; then
+		out=$(api POST "/build?version=2&t=ciwt-ws-bk-$CIWT_RUN" -H 'Content-Type: application/x-tar' --data-binary @/dev/null)
+		[[ $out != *ci-wrap:* ]] || fail "--allow-buildkit: still refused: $out"
+		return 0
+	fi
+	expect_refused "a BuildKit build" "DOCKER_BUILDKIT=0" POST "/v1.41/build?version=2&t=ciwt-ws-bk-$CIWT_RUN" \
+		-H 'Content-Type: application/x-tar' --data-binary @/dev/null
+	expect_refused "the BuildKit controller" "--allow buildkit" POST /grpc -H 'Upgrade: h2c' -H 'Connection: Upgrade'
+	# (The docker CLI here has no buildx, so DOCKER_BUILDKIT=1 fails in the
+	# client: the raw request above stands for it.)
+	printf 'FROM %s\nRUN true\n' "$IMG" >"$WORK/Dockerfile"
+	# The classic builder works, labelled.
+	DOCKER_BUILDKIT=0 docker build -q -t "ciwt-ws-bk-$CIWT_RUN:classic" "$WORK" >/dev/null 2>&1 ||
+		fail "DOCKER_BUILDKIT=0 docker build failed"
+	check_session_labels "ciwt-ws-bk-$CIWT_RUN:classic" "$JOB_ID" "the classic build"
+}
+
+t_buildkit() {
+	on_cleanup "d rmi -f ciwt-ws-bk-$CIWT_RUN ciwt-ws-bk-$CIWT_RUN:classic >/dev/null 2>&1"
+	cw_inner -q --grace 1s -- inner_buildkit 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	cw_inner -q --grace 1s --allow-buildkit -- inner_buildkit allowed 2>"$WORK/err" ||
+		fail "session with --allow-buildkit failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+}
+
+# --- 8 and the table: refused groups, audit, report, --allow -------------------------
+
+inner_refused_routes() {
+	expect_refused "plugin pull" "--allow plugins" POST "/v1.41/plugins/pull?remote=ciwt-none/none:$CIWT_RUN" \
+		-H 'Content-Type: application/json' --data '[]'
+	expect_refused "plugin create" "--allow plugins" POST "/plugins/create?name=ciwt-$CIWT_RUN" \
+		-H 'Content-Type: application/x-tar' --data-binary @/dev/null
+	expect_refused "plugin enable" "--allow plugins" POST "/v1.25/plugins/ciwt-none-$CIWT_RUN/enable"
+	expect_refused "plugin upgrade" "--allow plugins" POST "/plugins/ciwt-none-$CIWT_RUN/upgrade?remote=x" \
+		-H 'Content-Type: application/json' --data '[]'
+	expect_refused "plugin set" "--allow plugins" POST "/plugins/ciwt-none-$CIWT_RUN/set" \
+		-H 'Content-Type: application/json' --data '["DEBUG=1"]'
+	expect_refused "swarm update" "--allow swarm" POST "/swarm/update?version=0" \
+		-H 'Content-Type: application/json' --data '{}'
+	expect_refused "swarm unlock" "--allow swarm" POST /swarm/unlock \
+		-H 'Content-Type: application/json' --data '{"UnlockKey":"x"}'
+	expect_refused "service update" "--allow swarm" POST "/services/ciwt-none/update?version=1" \
+		-H 'Content-Type: application/json' --data '{}'
+	expect_refused "a volume prune (of nothing)" "--allow prune" POST \
+		"/volumes/prune?filters=%7B%22label%22%3A%5B%22ciwt-none-$CIWT_RUN%22%5D%7D"
+	expect_refused "an unknown write" "--allow unknown" POST "/ciwt/no/such/route"
+	expect_refused "an unknown method" "--allow unknown" PATCH "/containers/ciwt-none"
+	# Reviewed writes and reads go on.
+	assert_eq "GET /plugins" 200 "$(api GET /plugins | head -n 1)"
+	assert_eq "a kill of nothing, relayed" 404 "$(api POST "/containers/ciwt-none-$CIWT_RUN/kill" | head -n 1)"
+}
+
+inner_allowed_routes() {
+	local out
+	for path in "/plugins/ciwt-none-$CIWT_RUN/enable" "/services/ciwt-none/update?version=1"; do
+		out=$(api POST "$path" -H 'Content-Type: application/json' --data '{}')
+		[[ $out != *ci-wrap:* ]] || fail "POST $path still refused with --allow: $out"
+		[[ $(head -n 1 <<<"$out") == [45]?? ]] || fail "POST $path: unexpected answer $out"
+	done
+	expect_refused "an unknown write, not allowed" "--allow unknown" POST "/ciwt/no/such/route"
+}
+
+t_refused_routes() {
+	local denied n
+	cw_inner -q --grace 1s --report "$WORK/report.json" --audit-log "$WORK/audit.log" \
+		-- inner_refused_routes 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	denied=$(jq -r .docker.denied "$WORK/report.json")
+	((denied >= 11)) || fail "report docker.denied is '$denied', expected at least 11"
+	n=$(jq -s '[.[] | select(.action == "refused" and (.reason | test("--allow plugins")))] | length' "$WORK/audit.log")
+	assert_eq "audit lines refused for plugins, with the reason" 5 "$n"
+	jq -e -s 'map(select(.target == "/ciwt/no/such/route"))[0] | .status == 403 and (.reason | startswith("ci-wrap: refused POST /ciwt/no/such/route"))' \
+		"$WORK/audit.log" >/dev/null || fail "audit line of the unknown route: $(grep no/such "$WORK/audit.log")"
+	cw_inner -q --grace 1s --allow plugins --allow swarm -- inner_allowed_routes 2>"$WORK/err" ||
+		fail "session with --allow failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	CI_WRAP_ALLOW=plugins,swarm cw_inner -q --grace 1s -- inner_allowed_routes 2>"$WORK/err" ||
+		fail "session with CI_WRAP_ALLOW failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	assert_rc 125 cw --allow plugin -- true 2>/dev/null
+}
+
 tcase changes 90 t_changes
+tcase start-body 90 t_start_body
+tcase buildkit 120 t_buildkit
+tcase refused-routes 120 t_refused_routes
