@@ -204,42 +204,256 @@ static void put_cgroup_parent(json_t *obj, const struct rewrite_spec *spec)
 	json_object_set_new(obj, "CgroupParent", json_string(spec->cgroup_parent));
 }
 
-/* A volume mount whose volume does not exist yet makes the daemon create it
- * with Mounts[].VolumeOptions.Labels (ignored for an existing volume, which
- * is not ours): give every volume mount our labels there. */
-static int label_volume_mounts(json_t *host_config, const struct rewrite_spec *spec,
-			       struct cw_error *err)
+/* ---- HostConfig.Mounts as Go's decoder builds it ------------------------------ */
+
+/* The part of a Go struct type the decoder needs: its fields by name and how
+ * each one takes a JSON value. */
+enum go_kind {
+	GO_SCALAR, /* string, bool, number: null leaves it, a value replaces it */
+	GO_MAP,	   /* map[string]string: null makes it nil, an object adds its keys */
+	GO_PTR,	   /* *struct: null makes it nil, an object decodes into it */
+};
+
+struct go_field {
+	const char *name;	     /* the Go field name (no json tags rename these) */
+	enum go_kind kind;	     /* how it decodes */
+	const struct go_field *sub;  /* GO_PTR: the struct's fields, NULL-terminated */
+};
+
+/* moby 20.10 api/types/mount: Mount and its options. */
+static const struct go_field go_driver_config[] = {
+	{ "Name", GO_SCALAR, NULL }, { "Options", GO_MAP, NULL }, { NULL, 0, NULL }
+};
+static const struct go_field go_volume_options[] = { { "NoCopy", GO_SCALAR, NULL },
+						     { "Labels", GO_MAP, NULL },
+						     { "DriverConfig", GO_PTR, go_driver_config },
+						     { NULL, 0, NULL } };
+static const struct go_field go_bind_options[] = { { "Propagation", GO_SCALAR, NULL },
+						   { "NonRecursive", GO_SCALAR, NULL },
+						   { NULL, 0, NULL } };
+static const struct go_field go_tmpfs_options[] = {
+	{ "SizeBytes", GO_SCALAR, NULL }, { "Mode", GO_SCALAR, NULL }, { NULL, 0, NULL }
+};
+static const struct go_field go_mount[] = { { "Type", GO_SCALAR, NULL },
+					    { "Source", GO_SCALAR, NULL },
+					    { "Target", GO_SCALAR, NULL },
+					    { "ReadOnly", GO_SCALAR, NULL },
+					    { "Consistency", GO_SCALAR, NULL },
+					    { "BindOptions", GO_PTR, go_bind_options },
+					    { "VolumeOptions", GO_PTR, go_volume_options },
+					    { "TmpfsOptions", GO_PTR, go_tmpfs_options },
+					    { NULL, 0, NULL } };
+
+/* The field a JSON key decodes into: Go folds case (and the Unicode folds of
+ * rewrite_key_folds_to); a key that matches none is ignored. */
+static const struct go_field *go_field_of(const struct go_field *fields, const char *key)
 {
-	const char *key, *mkey;
-	json_t *mounts, *m, *value;
+	char lower[32];
+
+	for (; fields->name != NULL; fields++) {
+		size_t n = strlen(fields->name);
+
+		for (size_t i = 0; i <= n; i++)
+			lower[i] = (char)tolower((unsigned char)fields->name[i]);
+		if (rewrite_key_folds_to(key, lower))
+			return fields;
+	}
+	return NULL;
+}
+
+static int go_decode_struct(json_t *dst, json_t *src, const struct go_field *fields,
+			    struct cw_error *err);
+
+/* Decode value into dst's field f (dst holds canonical names only). */
+static int go_decode_field(json_t *dst, const struct go_field *f, json_t *value,
+			   struct cw_error *err)
+{
+	json_t *cur = json_object_get(dst, f->name);
+	const char *k;
+	json_t *v;
+
+	if (json_is_null(value)) {
+		if (f->kind != GO_SCALAR)
+			json_object_del(dst, f->name); /* a nil map or pointer */
+		return 0;
+	}
+	if (f->kind == GO_SCALAR) {
+		json_object_set(dst, f->name, value);
+		return 0;
+	}
+	if (!json_is_object(value))
+		return refuse(err, 400, "invalid JSON: %s must be an object", f->name);
+	if (cur == NULL) {
+		cur = json_object();
+		json_object_set_new(dst, f->name, cur);
+	}
+	if (f->kind == GO_PTR)
+		return go_decode_struct(cur, value, f->sub, err);
+	json_object_foreach(value, k, v)
+	{
+		if (!json_is_string(v))
+			return refuse(err, 400, "invalid JSON: %s values must be strings", f->name);
+		json_object_set(cur, k, v);
+	}
+	return 0;
+}
+
+/* Decode object src into the struct dst, as Go does into an existing value:
+ * key by key in document order, the last spelling of a field winning,
+ * pointers and maps decoded into what earlier keys left. */
+static int go_decode_struct(json_t *dst, json_t *src, const struct go_field *fields,
+			    struct cw_error *err)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(src, key, value)
+	{
+		const struct go_field *f = go_field_of(fields, key);
+
+		if (f != NULL && go_decode_field(dst, f, value, err) < 0)
+			return -400;
+	}
+	return 0;
+}
+
+/* A []Mount as Go 1.19's decoder keeps it between two decodes into the same
+ * slice: the elements past len stay in the backing array, and a later, longer
+ * array decodes into them (field by field) until the array must grow. */
+struct go_slice {
+	json_t *backing; /* array of cap canonical Mount objects */
+	size_t len;	 /* elements in use */
+};
+
+static void go_slice_reset(struct go_slice *s)
+{
+	json_array_clear(s->backing);
+	s->len = 0;
+}
+
+/* Decode one JSON array (or null) into s (encoding/json decode.go array()). */
+static int go_decode_mounts(struct go_slice *s, json_t *arr, struct cw_error *err)
+{
+	json_t *elem;
 	size_t i;
 
-	json_object_foreach(host_config, key, mounts)
+	if (json_is_null(arr)) {
+		go_slice_reset(s);
+		return 0;
+	}
+	if (!json_is_array(arr))
+		return refuse(err, 400, "invalid JSON: Mounts must be an array");
+	json_array_foreach(arr, i, elem)
 	{
-		if (!rewrite_key_folds_to(key, "mounts") || !json_is_array(mounts))
-			continue;
-		json_array_foreach(mounts, i, m)
-		{
-			json_t *type = NULL, *opts = NULL;
+		size_t cap = json_array_size(s->backing);
 
-			json_object_foreach(m, mkey, value)
-			{
-				if (rewrite_key_folds_to(mkey, "type"))
-					type = value;
-				else if (rewrite_key_folds_to(mkey, "volumeoptions"))
-					opts = value;
-			}
-			if (!json_is_string(type) || strcmp(json_string_value(type), "volume") != 0)
-				continue;
-			if (opts == NULL || json_is_null(opts)) {
-				opts = json_object();
-				json_object_set_new(m, "VolumeOptions", opts);
-			}
-			if (!json_is_object(opts))
-				return refuse(err, 400, "invalid JSON: VolumeOptions must be an object");
-			if (put_labels(opts, spec, err) < 0)
-				return -400;
+		if (i >= cap) {
+			/* Grow: a new backing of cap*1.5 (at least 4) that keeps
+			 * only the first len elements. */
+			size_t newcap = cap + cap / 2 < 4 ? 4 : cap + cap / 2;
+
+			while (json_array_size(s->backing) > s->len)
+				json_array_remove(s->backing, s->len);
+			while (json_array_size(s->backing) < newcap)
+				json_array_append_new(s->backing, json_object());
 		}
+		if (i >= s->len)
+			s->len = i + 1;
+		if (json_is_null(elem))
+			continue; /* null into a struct leaves it */
+		if (!json_is_object(elem))
+			return refuse(err, 400, "invalid JSON: a mount must be an object");
+		if (go_decode_struct(json_array_get(s->backing, i), elem, go_mount, err) < 0)
+			return -400;
+	}
+	if (json_array_size(arr) < s->len)
+		s->len = json_array_size(arr);
+	if (json_array_size(arr) == 0)
+		go_slice_reset(s);
+	return 0;
+}
+
+/* The Mounts the daemon will read from root's HostConfig spellings, decoded
+ * in document order into one pointer (a null spelling resets it). */
+static int effective_mounts(json_t *root, json_t **out, bool *any, struct cw_error *err)
+{
+	struct go_slice s = { json_array(), 0 };
+	const char *key, *hkey;
+	json_t *hc, *value;
+	int rc = 0;
+
+	json_object_foreach(root, key, hc)
+	{
+		if (!rewrite_key_folds_to(key, "hostconfig"))
+			continue;
+		if (!json_is_object(hc)) {
+			go_slice_reset(&s); /* null; anything else is refused later */
+			continue;
+		}
+		json_object_foreach(hc, hkey, value)
+		{
+			if (!rewrite_key_folds_to(hkey, "mounts"))
+				continue;
+			*any = true;
+			if ((rc = go_decode_mounts(&s, value, err)) < 0)
+				break;
+		}
+		if (rc < 0)
+			break;
+	}
+	while (rc == 0 && json_array_size(s.backing) > s.len)
+		json_array_remove(s.backing, s.len);
+	if (rc < 0)
+		json_decref(s.backing);
+	else
+		*out = s.backing;
+	return rc;
+}
+
+/* A volume mount whose volume does not exist yet makes the daemon create it
+ * with Mounts[].VolumeOptions.Labels (ignored for an existing volume, which
+ * is not ours). Spellings of Mounts, of its fields and of VolumeOptions (a
+ * last null one drops the labels) are decoded as Go does, and every
+ * HostConfig spelling gets the one result, every volume mount labelled:
+ * what the daemon decodes is then exactly what we wrote. */
+static int label_volume_mounts(json_t *root, const struct rewrite_spec *spec,
+			       struct cw_error *err)
+{
+	json_auto_t *mounts = NULL;
+	const char *key, *hkey;
+	json_t *hc, *m, *value;
+	bool any = false;
+	void *tmp;
+	size_t i;
+
+	if (effective_mounts(root, &mounts, &any, err) < 0)
+		return -400;
+	if (!any)
+		return 0;
+	json_array_foreach(mounts, i, m)
+	{
+		json_t *type = json_object_get(m, "Type");
+		json_t *opts = json_object_get(m, "VolumeOptions");
+
+		if (!json_is_string(type) || strcmp(json_string_value(type), "volume") != 0)
+			continue;
+		if (opts == NULL) {
+			opts = json_object();
+			json_object_set_new(m, "VolumeOptions", opts);
+		}
+		if (put_labels(opts, spec, err) < 0)
+			return -400;
+	}
+	json_object_foreach(root, key, hc)
+	{
+		if (!rewrite_key_folds_to(key, "hostconfig") || !json_is_object(hc))
+			continue;
+		json_object_foreach_safe(hc, tmp, hkey, value)
+		{
+			if (rewrite_key_folds_to(hkey, "mounts"))
+				json_object_del(hc, hkey);
+		}
+		json_object_set_new(hc, "Mounts", json_deep_copy(mounts));
 	}
 	return 0;
 }
@@ -314,6 +528,10 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 	if (rc < 0)
 		return rc;
 	collect_bind_volumes(root, spec, volumes);
+	/* Before null HostConfig spellings become objects below: a null one
+	 * resets the mounts decoded before it. */
+	if (label_volume_mounts(root, spec, err) < 0)
+		return -400;
 	json_object_foreach(root, key, value)
 	{
 		if (!rewrite_key_folds_to(key, "hostconfig"))
@@ -324,8 +542,6 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 		}
 		if (!json_is_object(value))
 			return refuse(err, 400, "invalid JSON: %s must be an object", key);
-		if (label_volume_mounts(value, spec, err) < 0)
-			return -400;
 		collect_bind_volumes(value, spec, volumes);
 		if (spec->cgroup_parent)
 			put_cgroup_parent(value, spec);

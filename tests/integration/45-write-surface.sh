@@ -193,7 +193,31 @@ t_refused_routes() {
 	assert_rc 125 cw --allow plugin -- true 2>/dev/null
 }
 
+# --- 4. a Mounts entry with two spellings of VolumeOptions, the last null ---------
+
+inner_mount_spellings() {
+	local vol=ciwt-ws-mnt-$CIWT_RUN body out id
+	body=$(printf '{"Image":"%s","Cmd":["true"],"Labels":{"ci-wrap-test":"1","ci-wrap-test.run":"%s"},"HostConfig":{"Mounts":[{"Type":"volume","Source":"%s","Target":"/data","VolumeOptions":{"Labels":{"ci-wrap-test.run":"%s"}},"volumeoptions":null}]}}' \
+		"$IMG" "$CIWT_RUN" "$vol" "$CIWT_RUN")
+	out=$(api POST /containers/create -H 'Content-Type: application/json' --data "$body")
+	assert_eq "create with two spellings of VolumeOptions" 201 "$(head -n 1 <<<"$out")"
+	id=$(tail -n +2 <<<"$out" | jq -r .Id)
+	assert_eq "start" 204 "$(api POST "/containers/$id/start" | head -n 1)"
+	check_session_labels "$vol" "$JOB_ID" "the mount's volume"
+	expect_ping "the create"
+}
+
+t_mount_spellings() {
+	on_cleanup "d volume rm -f ciwt-ws-mnt-$CIWT_RUN >/dev/null 2>&1"
+	cw_inner -q --grace 1s -- inner_mount_spellings 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	d volume inspect "ciwt-ws-mnt-$CIWT_RUN" >/dev/null 2>&1 &&
+		fail "volume ciwt-ws-mnt-$CIWT_RUN left after the session"
+	return 0
+}
+
 tcase changes 90 t_changes
 tcase start-body 90 t_start_body
+tcase mount-spellings 60 t_mount_spellings
 tcase buildkit 120 t_buildkit
 tcase refused-routes 120 t_refused_routes

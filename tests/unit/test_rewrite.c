@@ -667,6 +667,116 @@ static void mounts_volume_labelled(void **state)
 	json_decref(root);
 }
 
+/* The Mounts of root's HostConfig spellings: one "Mounts" key in those that
+ * have any, all equal to want (a JSON text). */
+static void assert_mounts(json_t *root, const char *want)
+{
+	json_auto_t *w = json_loads(want, 0, NULL);
+	const char *key, *hkey;
+	json_t *hc, *v;
+	int n = 0;
+
+	assert_non_null(w);
+	json_object_foreach(root, key, hc)
+	{
+		if (!go_folds(key, "hostconfig"))
+			continue;
+		json_object_foreach(hc, hkey, v)
+		{
+			if (go_folds(hkey, "mounts") && strcmp(hkey, "Mounts") != 0)
+				fail_msg("a second spelling of Mounts survived: %s", hkey);
+		}
+		v = json_object_get(hc, "Mounts");
+		if (v == NULL)
+			continue; /* decodes into what the others left: the same */
+		if (!json_equal(v, w))
+			fail_msg("%s.Mounts = %s, want %s", key, json_dumps(v, JSON_COMPACT), want);
+		n++;
+	}
+	if (json_array_size(w) > 0 && n == 0)
+		fail_msg("no HostConfig spelling has the Mounts %s", want);
+}
+
+#define OURS                                                                                \
+	"{\"ci-wrap.session\":\"sess-1\",\"ci-wrap.job\":\"job-1\",\"ci-wrap.owner\":"     \
+	"\"host/boot/42/1000\",\"team\":\"infra\"}"
+
+/* issue 15 item 4: spellings of Mounts and of its fields decode as Go 1.19's
+ * decoder does (the last spelling wins, a null pointer or map resets, a later
+ * array decodes into the elements an earlier one left), and what is written
+ * is that one result, each volume mount labelled. */
+static void mounts_go_decoding(void **state)
+{
+	json_t *root;
+
+	(void)state;
+	/* Two spellings of VolumeOptions, the last null: labelled anyway. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\","
+			    "\"Target\":\"/d\",\"VolumeOptions\":{\"Labels\":{\"a\":\"1\"}},"
+			    "\"volumeoptions\":null}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v\",\"Target\":\"/d\","
+			    "\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Labels spelled twice inside, the last null; NoCopy and DriverConfig
+	 * merged field by field; unknown keys dropped as Go ignores them. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"tYpe\":\"volume\",\"\xc5\xbfource\":\"v\","
+			    "\"VolumeOptions\":{\"labels\":{\"a\":\"1\"},\"NoCopy\":true,"
+			    "\"DriverConfig\":{\"Name\":\"local\"},\"x\":1},"
+			    "\"VOLUMEOPTIONS\":{\"LABELS\":null,\"NoCopy\":null,"
+			    "\"driverconfig\":{\"Options\":{\"o\":\"1\"}}}}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v\",\"VolumeOptions\":{"
+			    "\"NoCopy\":true,\"DriverConfig\":{\"Name\":\"local\",\"Options\":{\"o\":"
+			    "\"1\"}},\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* A second Mounts spelling decodes into the first one's element. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v1\","
+			    "\"Target\":\"/a\"}],\"mounts\":[{\"Source\":\"v2\","
+			    "\"VolumeOptions\":null}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v2\",\"Target\":\"/a\","
+			    "\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Past len but within cap: a stale element is decoded into. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Target\":\"/a\"},{\"Type\":\"volume\","
+			    "\"Source\":\"b\"},{}],\"mounts\":[{}],\"MOUNTS\":[{},{\"Target\":\"/z\"}]}}"));
+	assert_mounts(root, "[{\"Target\":\"/a\"},{\"Type\":\"volume\",\"Source\":\"b\","
+			    "\"Target\":\"/z\",\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Every element up to cap is revived before the array grows. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{},{},{},{\"Type\":\"volume\"}],"
+			    "\"mounts\":[{}],\"MOUNTS\":[{},{},{},{},{\"Target\":\"/e\"}]}}"));
+	assert_mounts(root, "[{},{},{},{\"Type\":\"volume\",\"VolumeOptions\":{\"Labels\":" OURS
+			    "}},{\"Target\":\"/e\"}]");
+	json_decref(root);
+	/* An empty array or null empties it; a null HostConfig resets it. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\"}],\"mounts\":[]}}"));
+	assert_mounts(root, "[]");
+	json_decref(root);
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"x\"}]},"
+			    "\"hostconfig\":null,\"HOSTCONFIG\":{\"Mounts\":[{\"Target\":\"/t\"}]}}"));
+	assert_mounts(root, "[{\"Target\":\"/t\"}]");
+	json_decref(root);
+	/* A null element leaves the element as it was. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\"}],\"mounts\":[null]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Types the daemon refuses are refused here. */
+	assert_refused(REWRITE_CONTAINER_CREATE, S("{\"HostConfig\":{\"Mounts\":{}}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE, S("{\"HostConfig\":{\"Mounts\":[1]}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE,
+		       S("{\"HostConfig\":{\"Mounts\":[{\"VolumeOptions\":[]}]}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE,
+		       S("{\"HostConfig\":{\"Mounts\":[{\"VolumeOptions\":{\"Labels\":{\"a\":1}}}]}}"),
+		       -400);
+}
+
 /* ---- commit --------------------------------------------------------------------- */
 
 /* Rewrite a container create and return the volume creates it asks for
@@ -1251,6 +1361,7 @@ int main(void)
 		cmocka_unit_test(parent_wrong_type),
 		cmocka_unit_test(parent_unset),
 		cmocka_unit_test(mounts_volume_labelled),
+		cmocka_unit_test(mounts_go_decoding),
 		cmocka_unit_test(commit_empty),
 		cmocka_unit_test(commit_config),
 		cmocka_unit_test(build_query_merges),
