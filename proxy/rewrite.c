@@ -486,8 +486,12 @@ static json_t *folded_value(json_t *obj, const char *name)
 /* A bind naming a volume that does not exist makes the daemon create it,
  * unlabelled. Collect a volume create body (with our labels and the
  * container's VolumeDriver) per name into acc, for the proxy to send first.
- * Every spelling is read: a superset costs at most an extra labelled volume. */
-static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc)
+ * Every spelling is read: a superset costs at most an extra labelled volume.
+ * More than REWRITE_MAX_IMPLICIT_VOLUMES names are refused: each is a
+ * request to the daemon, and a create with 200,000 binds would otherwise
+ * cost a preamble of that many. */
+static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc,
+				struct cw_error *err)
 {
 	json_t *binds = folded_value(obj, "binds");
 	json_t *driver = folded_value(obj, "volumedriver");
@@ -495,7 +499,7 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 	size_t i;
 
 	if (!json_is_array(binds))
-		return;
+		return 0;
 	json_array_foreach(binds, i, bind)
 	{
 		_cleanup_free_ char *name = NULL;
@@ -503,6 +507,12 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 
 		if (!json_is_string(bind) || (name = bind_volume_name(json_string_value(bind))) == NULL)
 			continue;
+		if (json_object_get(acc, name) != NULL)
+			continue;
+		if (json_object_size(acc) == REWRITE_MAX_IMPLICIT_VOLUMES)
+			return refuse(err, 403, "ci-wrap: refused a container create whose Binds name "
+				      "more than %d volumes: ci-wrap creates each one first, labelled; "
+				      "create them with docker volume create", REWRITE_MAX_IMPLICIT_VOLUMES);
 		req = json_pack("{s:s,s:O}", "Name", name, "Labels", spec->labels);
 		if (req == NULL)
 			continue; /* not UTF-8: the daemon refuses the create anyway */
@@ -510,6 +520,7 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 			json_object_set(req, "Driver", driver);
 		json_object_set_new(acc, name, req);
 	}
+	return 0;
 }
 
 /* Container create: moby decodes into ContainerConfigWrapper, whose inner
@@ -527,7 +538,8 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 
 	if (rc < 0)
 		return rc;
-	collect_bind_volumes(root, spec, volumes);
+	if (collect_bind_volumes(root, spec, volumes, err) < 0)
+		return -403;
 	/* Before null HostConfig spellings become objects below: a null one
 	 * resets the mounts decoded before it. */
 	if (label_volume_mounts(root, spec, err) < 0)
@@ -542,7 +554,8 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 		}
 		if (!json_is_object(value))
 			return refuse(err, 400, "invalid JSON: %s must be an object", key);
-		collect_bind_volumes(value, spec, volumes);
+		if (collect_bind_volumes(value, spec, volumes, err) < 0)
+			return -403;
 		if (spec->cgroup_parent)
 			put_cgroup_parent(value, spec);
 		have_host_config = true;
@@ -597,6 +610,19 @@ static int start_body(const char *body, size_t len, char **out, size_t *outlen,
 	return 0;
 }
 
+/* What the volume creates sent ahead of a container create will take: they
+ * count against the body budget with the body. */
+static size_t preamble_size(json_t *by_name)
+{
+	const char *name;
+	json_t *req;
+	size_t n = 0;
+
+	json_object_foreach(by_name, name, req)
+		n += json_dumpb(req, NULL, 0, JSON_COMPACT) + 128; /* + its request head */
+	return n;
+}
+
 int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
 		 size_t len, char **out, size_t *outlen, json_t **volumes, struct cw_error *err)
 {
@@ -635,6 +661,12 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 			rc = refuse(err, 500, "cannot encode the rewritten body");
 		else
 			*outlen = strlen(*out);
+	}
+	if (rc == 0 && len + preamble_size(by_name) > spec->max_body) {
+		free(*out);
+		*out = NULL;
+		rc = refuse(err, 413, "request body too large for ci-wrap to label: with the "
+			    "volume creates its binds need, over %zu bytes", spec->max_body);
 	}
 	if (rc == 0 && volumes != NULL)
 		*volumes = volume_list(by_name);

@@ -39,6 +39,10 @@ enum resource_kind {
 	RESOURCE__COUNT,
 };
 
+/* Most named volumes one container create may make the proxy create first
+ * (from its Binds); more is refused with 403. */
+#define REWRITE_MAX_IMPLICIT_VOLUMES 256
+
 struct rewrite_spec {
 	json_t *labels;		   /* object of string values every resource gets */
 	const char *cgroup_parent; /* forced cgroup parent, NULL for none */

@@ -216,8 +216,82 @@ t_mount_spellings() {
 	return 0
 }
 
+# --- 9. a create with very many Binds ----------------------------------------------
+
+# binds_body FILE N DISTINCT PREFIX: a create whose Binds are N entries over
+# DISTINCT volume names PREFIX-<i>.
+binds_body() {
+	python3 - "$@" "$IMG" "$CIWT_RUN" <<'PY'
+import json, sys
+path, n, distinct, prefix, img, run = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+binds = ["%s-%d:/d%d" % (prefix, i % distinct, i) for i in range(n)]
+json.dump({"Image": img, "Cmd": ["true"], "Labels": {"ci-wrap-test": "1", "ci-wrap-test.run": run},
+           "HostConfig": {"Binds": binds}}, open(path, "w"))
+PY
+}
+
+inner_binds() {
+	local prefix=ciwt-ws-b-$CIWT_RUN pid max
+	binds_body "$WORK/cap.json" 300 300 "$prefix-cap"
+	expect_refused "a create naming 300 volumes" "256" POST /containers/create \
+		-H 'Content-Type: application/json' --data-binary "@$WORK/cap.json"
+	[[ -z $(d volume ls -q --filter "name=$prefix-cap") ]] || fail "volumes of the refused create exist"
+	# 200,000 binds over 50 names: created, while another connection's
+	# /_ping keeps answering at once.
+	binds_body "$WORK/big.json" 200000 50 "$prefix-big"
+	log "body: $(stat -c %s "$WORK/big.json") bytes"
+	curl -s --unix-socket "$(proxy_socket)" -o "$WORK/big.out" -w '%{http_code}' -X POST \
+		-H 'Content-Type: application/json' --data-binary "@$WORK/big.json" \
+		http://docker/containers/create >"$WORK/big.status" &
+	pid=$!
+	max=$(python3 - "$(proxy_socket)" "$pid" <<'PY'
+import os, socket, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+worst = 0.0
+def alive():
+    try:
+        os.kill(pid, 0)
+        return os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z"
+    except OSError:
+        return False
+while alive():
+    t = time.monotonic()
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\nOK" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    worst = max(worst, time.monotonic() - t)
+    time.sleep(0.02)
+print("%.3f" % worst)
+PY
+)
+	wait "$pid"
+	log "slowest /_ping during the create: ${max}s; create: $(cat "$WORK/big.status") $(head -c 200 "$WORK/big.out")"
+	assert_eq "create with 200,000 binds over 50 names" 201 "$(cat "$WORK/big.status")"
+	python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$max" ||
+		fail "a /_ping waited ${max}s while the proxy read a create with 200,000 binds"
+	check_session_labels "$prefix-big-49" "$JOB_ID" "an implicit volume"
+	expect_ping "the big create"
+}
+
+t_binds() {
+	local prefix=ciwt-ws-b-$CIWT_RUN
+	on_cleanup "d volume ls -q --filter name=$prefix | xargs -r docker volume rm -f >/dev/null 2>&1"
+	cw_inner -q --grace 1s -- inner_binds 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+	[[ -z $(d volume ls -q --filter "name=$prefix") ]] || fail "volumes left after the session"
+}
+
 tcase changes 90 t_changes
 tcase start-body 90 t_start_body
 tcase mount-spellings 60 t_mount_spellings
+tcase binds 120 t_binds
 tcase buildkit 120 t_buildkit
 tcase refused-routes 120 t_refused_routes

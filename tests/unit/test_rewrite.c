@@ -777,6 +777,70 @@ static void mounts_go_decoding(void **state)
 		       -400);
 }
 
+/* A create body whose Binds are n entries over `distinct` volume names. */
+static char *binds_body(size_t n, size_t distinct, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *f = open_memstream(&buf, &cap);
+
+	fputs("{\"Image\":\"a\",\"HostConfig\":{\"Binds\":[", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\"vol-%zu:/d%zu\"", i ? "," : "", i % distinct, i);
+	fputs("]}}", f);
+	fclose(f);
+	*len = strlen(buf);
+	return buf;
+}
+
+/* issue 15 item 9: implicit volumes per create are capped, and their
+ * creates count against the body budget. */
+static void binds_capped(void **state)
+{
+	struct rewrite_spec sp = spec;
+	struct cw_error err;
+	json_t *root, *volumes = NULL;
+	char *body, *out = NULL;
+	size_t len, outlen;
+
+	(void)state;
+	sp.max_body = 16u << 20;
+	body = binds_body(REWRITE_MAX_IMPLICIT_VOLUMES, REWRITE_MAX_IMPLICIT_VOLUMES, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 0);
+	assert_int_equal(json_array_size(volumes), REWRITE_MAX_IMPLICIT_VOLUMES);
+	json_decref(volumes);
+	free(out);
+	free(body);
+	body = binds_body(REWRITE_MAX_IMPLICIT_VOLUMES + 1, REWRITE_MAX_IMPLICIT_VOLUMES + 1, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 -403);
+	assert_non_null(strstr(err.msg, "256"));
+	assert_null(volumes);
+	free(body);
+	/* 200,000 binds of a few names: one volume create per name. */
+	body = binds_body(200000, 3, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 0);
+	assert_int_equal(json_array_size(volumes), 3);
+	json_decref(volumes);
+	free(out);
+	free(body);
+	/* The volume creates count with the body against max_body. */
+	body = binds_body(200, 200, &len);
+	assert_int_equal(rewrite(REWRITE_CONTAINER_CREATE, &sp, body, len, &root, &err), 0);
+	json_decref(root);
+	sp.max_body = len + 1000;
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 -413);
+	assert_null(volumes);
+	free(body);
+}
+
 /* ---- commit --------------------------------------------------------------------- */
 
 /* Rewrite a container create and return the volume creates it asks for
@@ -1362,6 +1426,7 @@ int main(void)
 		cmocka_unit_test(parent_unset),
 		cmocka_unit_test(mounts_volume_labelled),
 		cmocka_unit_test(mounts_go_decoding),
+		cmocka_unit_test(binds_capped),
 		cmocka_unit_test(commit_empty),
 		cmocka_unit_test(commit_config),
 		cmocka_unit_test(build_query_merges),
