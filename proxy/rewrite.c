@@ -15,20 +15,68 @@
 /* Fill err and give -status, the HTTP status the proxy refuses with. */
 #define refuse(err, status, ...) (cw_error_set((err), 0, __VA_ARGS__), -(status))
 
+/* Go's encoding/json matches a key to a field name case-insensitively. Up to
+ * Go 1.20 (fold.go's equalFoldRight) that meant ASCII case plus two runes;
+ * from Go 1.21 (foldName) it folds every rune to the smallest rune of its
+ * unicode.SimpleFold orbit, so any rune whose orbit holds an ASCII letter
+ * would match that letter. Walking every orbit (tests/unit/go-folds.go)
+ * finds the same two runes, so both decoders read the same keys for moby's
+ * ASCII field names: this table is the whole of it, and the unit test
+ * tries every rune against it. */
+static const struct {
+	uint32_t rune;	 /* a non-ASCII rune */
+	char ascii;	 /* the lower-case ASCII letter its fold orbit holds */
+} go_ascii_folds[] = {
+	{ 0x017f, 's' }, /* LATIN SMALL LETTER LONG S: {S, s, U+017F} */
+	{ 0x212a, 'k' }, /* KELVIN SIGN: {K, k, U+212A} */
+};
+
+/* Decode the UTF-8 rune at k (the key is valid UTF-8: repair_utf8 ran);
+ * *len gets its length. */
+static uint32_t decode_rune(const unsigned char *k, size_t *len)
+{
+	if (k[0] < 0x80) {
+		*len = 1;
+		return k[0];
+	}
+	if (k[0] < 0xe0 && k[1] != 0) {
+		*len = 2;
+		return (uint32_t)(k[0] & 0x1f) << 6 | (k[1] & 0x3f);
+	}
+	if (k[0] < 0xf0 && k[1] != 0 && k[2] != 0) {
+		*len = 3;
+		return (uint32_t)(k[0] & 0x0f) << 12 | (uint32_t)(k[1] & 0x3f) << 6 | (k[2] & 0x3f);
+	}
+	if (k[1] != 0 && k[2] != 0 && k[3] != 0) {
+		*len = 4;
+		return (uint32_t)(k[0] & 0x07) << 18 | (uint32_t)(k[1] & 0x3f) << 12 |
+		       (uint32_t)(k[2] & 0x3f) << 6 | (k[3] & 0x3f);
+	}
+	*len = 1;
+	return 0xfffd;
+}
+
+/* The lower-case ASCII letter rune r folds to, or 0 if none. */
+static char go_fold_ascii(uint32_t r)
+{
+	if (r < 0x80)
+		return (char)tolower((int)r);
+	for (size_t i = 0; i < ARRAY_SIZE(go_ascii_folds); i++)
+		if (go_ascii_folds[i].rune == r)
+			return go_ascii_folds[i].ascii;
+	return 0;
+}
+
 int rewrite_key_folds_to(const char *key, const char *ascii_lower)
 {
 	const unsigned char *k = (const unsigned char *)key;
 
 	for (const char *t = ascii_lower; *t != '\0'; t++) {
-		if (tolower(*k) == *t && *k < 0x80) {
-			k++;
-		} else if (*t == 's' && k[0] == 0xc5 && k[1] == 0xbf) {
-			k += 2; /* U+017F LATIN SMALL LETTER LONG S */
-		} else if (*t == 'k' && k[0] == 0xe2 && k[1] == 0x84 && k[2] == 0xaa) {
-			k += 3; /* U+212A KELVIN SIGN */
-		} else {
+		size_t len;
+
+		if (*k == '\0' || go_fold_ascii(decode_rune(k, &len)) != *t)
 			return 0;
-		}
+		k += len;
 	}
 	return *k == '\0';
 }

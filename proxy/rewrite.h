@@ -66,8 +66,9 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 /* Does the query (as Go's url.ParseQuery reads it) have a pair key=value? */
 bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value);
 
-/* Does key equal ascii_lower under Go's encoding/json folding (ASCII case,
- * U+017F for 's', U+212A for 'k')? */
+/* Does key equal ascii_lower under Go's encoding/json folding, old (Go <=
+ * 1.20) and new (1.21+, SimpleFold orbits), which agree on ASCII names:
+ * ASCII case, U+017F for 's', U+212A for 'k'? */
 int rewrite_key_folds_to(const char *key, const char *ascii_lower);
 
 #endif

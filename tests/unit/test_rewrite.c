@@ -44,6 +44,65 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Encode r as UTF-8 into buf, NUL-terminated. */
+static void utf8_encode(uint32_t r, char *buf)
+{
+	unsigned char *b = (unsigned char *)buf;
+
+	if (r < 0x80) {
+		*b++ = (unsigned char)r;
+	} else if (r < 0x800) {
+		*b++ = (unsigned char)(0xc0 | r >> 6);
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	} else if (r < 0x10000) {
+		*b++ = (unsigned char)(0xe0 | r >> 12);
+		*b++ = (unsigned char)(0x80 | ((r >> 6) & 0x3f));
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	} else {
+		*b++ = (unsigned char)(0xf0 | r >> 18);
+		*b++ = (unsigned char)(0x80 | ((r >> 12) & 0x3f));
+		*b++ = (unsigned char)(0x80 | ((r >> 6) & 0x3f));
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	}
+	*b = '\0';
+}
+
+/* Go 1.21+ folds every key rune to the smallest of its SimpleFold orbit;
+ * tests/unit/go-folds.go walks every orbit: only U+017F ('s') and U+212A
+ * ('k') reach an ASCII letter. Every rune, inside a field name, folds to
+ * exactly the letters that list says. */
+static void key_folds_every_rune(void **state)
+{
+	char key[16];
+
+	(void)state;
+	for (uint32_t r = 0x80; r <= 0x10ffff; r++) {
+		if (r >= 0xd800 && r <= 0xdfff)
+			continue;
+		key[0] = 'a';
+		utf8_encode(r, key + 1);
+		strcat(key, "b");
+		for (char c = 'a'; c <= 'z'; c++) {
+			char name[4] = { 'a', c, 'b', '\0' };
+			bool want = (r == 0x17f && c == 's') || (r == 0x212a && c == 'k');
+
+			if (rewrite_key_folds_to(key, name) != want)
+				fail_msg("U+%04X against '%c': Go %s", (unsigned)r, c,
+					 want ? "matches it" : "does not match it");
+		}
+	}
+	/* ASCII: letters fold with their case, nothing else folds. */
+	for (int c = 1; c < 0x80; c++) {
+		char k[2] = { (char)c, '\0' };
+
+		for (char t = 'a'; t <= 'z'; t++) {
+			char name[2] = { t, '\0' };
+
+			assert_int_equal(rewrite_key_folds_to(k, name), tolower(c) == t);
+		}
+	}
+}
+
 /* ---- oracles ------------------------------------------------------------------ */
 
 /* Go's encoding/json key match, written out independently of rewrite.c:
@@ -1405,6 +1464,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(key_folds),
+		cmocka_unit_test(key_folds_every_rune),
 		cmocka_unit_test(binds_name_volumes),
 		cmocka_unit_test(binds_spellings_and_driver),
 		cmocka_unit_test(labels_added),
