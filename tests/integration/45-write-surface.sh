@@ -17,7 +17,7 @@ api() {
 	shift 2
 	curl -s --unix-socket "$(proxy_socket)" -X "$method" -w '\n%{http_code}' "$@" \
 		"http://docker$path" >"$WORK/api.out" 2>&1
-	echo "$(tail -n 1 "$WORK/api.out")"
+	printf '%s\n' "$(tail -n 1 "$WORK/api.out")"
 	head -n -1 "$WORK/api.out"
 }
 
@@ -42,7 +42,7 @@ expect_ping() {
 
 # A container of the session to commit, start, update.
 session_container() {
-	docker create --label ci-wrap-test=1 --label "ci-wrap-test.run=$CIWT_RUN" "$@" "$IMG" true ||
+	docker create --label ci-wrap-test=1 --label "ci-wrap-test.run=$CIWT_RUN" "$IMG" true ||
 		fail "docker create through the proxy failed"
 }
 
@@ -231,7 +231,7 @@ PY
 }
 
 inner_binds() {
-	local prefix=ciwt-ws-b-$CIWT_RUN pid max
+	local prefix=ciwt-ws-b-$CIWT_RUN pid max limit
 	binds_body "$WORK/cap.json" 300 300 "$prefix-cap"
 	expect_refused "a create naming 300 volumes" "256" POST /containers/create \
 		-H 'Content-Type: application/json' --data-binary "@$WORK/cap.json"
@@ -275,8 +275,12 @@ PY
 	wait "$pid"
 	log "slowest /_ping during the create: ${max}s; create: $(cat "$WORK/big.status") $(head -c 200 "$WORK/big.out")"
 	assert_eq "create with 200,000 binds over 50 names" 201 "$(cat "$WORK/big.status")"
-	python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$max" ||
-		fail "a /_ping waited ${max}s while the proxy read a create with 200,000 binds"
+	# The parse of the 5 MiB body still runs on the loop (0.4 s measured;
+	# 1.6 s to 8 s before the cap); ASan builds run it several times slower.
+	limit=1.0
+	[[ -n ${ASAN_OPTIONS:-} ]] && limit=3.0
+	python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)" "$max" "$limit" ||
+		fail "a /_ping waited ${max}s (limit ${limit}s) while the proxy read a create with 200,000 binds"
 	check_session_labels "$prefix-big-49" "$JOB_ID" "an implicit volume"
 	expect_ping "the big create"
 }
