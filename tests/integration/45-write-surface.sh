@@ -293,9 +293,33 @@ t_binds() {
 	[[ -z $(d volume ls -q --filter "name=$prefix") ]] || fail "volumes left after the session"
 }
 
+# --- the table's decision on update: relayed, and still bounded by the pool ----
+
+inner_update() {
+	local id rc
+	id=$(docker run -d --label ci-wrap-test=1 --label "ci-wrap-test.run=$CIWT_RUN" "$IMG" sleep 60) ||
+		fail "docker run through the proxy failed"
+	docker update --memory 1g --memory-swap 2g "$id" >/dev/null || fail "docker update was refused"
+	assert_eq "the pool's memory.limit_in_bytes after the update" 67108864 \
+		"$(cat "/sys/fs/cgroup/memory$CI_WRAP_CGROUP/memory.limit_in_bytes")"
+	assert_eq "memory.use_hierarchy of the pool" 1 \
+		"$(cat "/sys/fs/cgroup/memory$CI_WRAP_CGROUP/memory.use_hierarchy")"
+	# What the container may use is still the pool's 64 MiB: 300 MB is killed.
+	docker exec "$id" dd if=/dev/zero of=/dev/null bs=300M count=1 >/dev/null 2>&1
+	rc=$?
+	[[ $rc == 137 ]] || fail "allocating 300 MB after docker update --memory 1g under --memory 64m: status $rc, expected 137"
+}
+
+t_update() {
+	[[ -d /sys/fs/cgroup/memory ]] || skip "written for cgroup v1 (no /sys/fs/cgroup/memory)"
+	cw_inner -q --grace 1s --memory 64m -- inner_update 2>"$WORK/err" ||
+		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
+}
+
 tcase changes 90 t_changes
 tcase start-body 90 t_start_body
 tcase mount-spellings 60 t_mount_spellings
 tcase binds 120 t_binds
 tcase buildkit 120 t_buildkit
 tcase refused-routes 120 t_refused_routes
+tcase update 60 t_update
