@@ -6,6 +6,7 @@
  * in case; we canonicalise more generously than that (clean, fold case, strip
  * trailing slashes and every version prefix): routing a request to a rewrite
  * that the daemon would have refused anyway is harmless, the reverse is not.
+ * For the same reason a write that no row names is refused, not relayed.
  */
 #include "route.h"
 

@@ -3,7 +3,11 @@
  * 1. route_canonical_path() reduces a request target to the path the daemon's
  *    router would match (decoded, cleaned, lower-case, version prefix dropped).
  * 2. route_lookup() returns the table row for (method, canonical path).
- * Later features add rows here; the relay never changes for them.
+ * 3. route_policy() says whether the operator's --allow groups let it through.
+ * The table is the daemon's whole write surface: a write it does not name is
+ * refused (fail closed). docs/write-surface.md is printed from it
+ * (route_print_table). Later features add rows here; the relay never changes
+ * for them.
  */
 #ifndef CI_WRAP_ROUTE_H
 #define CI_WRAP_ROUTE_H
