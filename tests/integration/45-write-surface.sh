@@ -205,14 +205,37 @@ inner_mount_spellings() {
 	assert_eq "start" 204 "$(api POST "/containers/$id/start" | head -n 1)"
 	check_session_labels "$vol" "$JOB_ID" "the mount's volume"
 	expect_ping "the create"
+	# A second spelling of Mounts decodes into the first one's element (Go
+	# reuses it): Type volume from the first, Source and a null
+	# VolumeOptions from the second.
+	create_start "$(printf '{"Image":"%s","Cmd":["true"],"Labels":{"ci-wrap-test.run":"%s"},"HostConfig":{"Mounts":[{"Type":"volume","Source":"%s-x","Target":"/a"}],"mounts":[{"Source":"%s-merged","VolumeOptions":null}]}}' \
+		"$IMG" "$CIWT_RUN" "$vol" "$vol")"
+	check_session_labels "$vol-merged" "$JOB_ID" "the merged mount's volume"
+	# A shorter array leaves elements past its len that a longer one later
+	# decodes into: the volume mount comes back with another Target.
+	create_start "$(printf '{"Image":"%s","Cmd":["true"],"Labels":{"ci-wrap-test.run":"%s"},"HostConfig":{"Mounts":[{"Type":"tmpfs","Target":"/a"},{"Type":"volume","Source":"%s-stale","Target":"/b","VolumeOptions":{"Labels":{"x":"1"}}},{"Type":"tmpfs","Target":"/c"}],"mounts":[{"VolumeOptions":null}],"MOUNTS":[{},{"Target":"/z","VolumeOptions":null}]}}' \
+		"$IMG" "$CIWT_RUN" "$vol")"
+	check_session_labels "$vol-stale" "$JOB_ID" "the revived mount's volume"
+	assert_eq "where the daemon mounted it" /z "$(docker inspect -f '{{range .Mounts}}{{if eq .Name "'"$vol-stale"'"}}{{.Destination}}{{end}}{{end}}' "$CREATED")"
+}
+
+# create_start BODY: a container create and start through the proxy; the id
+# in CREATED.
+create_start() {
+	local out
+	out=$(api POST /containers/create -H 'Content-Type: application/json' --data "$1")
+	assert_eq "create" 201 "$(head -n 1 <<<"$out")"
+	CREATED=$(tail -n +2 <<<"$out" | jq -r .Id)
+	assert_eq "start" 204 "$(api POST "/containers/$CREATED/start" | head -n 1)"
 }
 
 t_mount_spellings() {
-	on_cleanup "d volume rm -f ciwt-ws-mnt-$CIWT_RUN >/dev/null 2>&1"
+	on_cleanup "d volume rm -f ciwt-ws-mnt-$CIWT_RUN ciwt-ws-mnt-$CIWT_RUN-merged ciwt-ws-mnt-$CIWT_RUN-stale >/dev/null 2>&1"
 	cw_inner -q --grace 1s -- inner_mount_spellings 2>"$WORK/err" ||
 		fail "session failed: $(grep -v '^# ' "$WORK/err" | tail -n 3 | tr '\n' '|')"
-	d volume inspect "ciwt-ws-mnt-$CIWT_RUN" >/dev/null 2>&1 &&
-		fail "volume ciwt-ws-mnt-$CIWT_RUN left after the session"
+	for v in ciwt-ws-mnt-$CIWT_RUN{,-merged,-stale}; do
+		d volume inspect "$v" >/dev/null 2>&1 && fail "volume $v left after the session"
+	done
 	return 0
 }
 
