@@ -105,6 +105,7 @@ bench: setup
 # (the integration tests check that they are up to date).
 docs: $(BIN)
 	docs/gen-options.sh ./$(BIN) --update docs/ci-wrap.1 README.md
+	docs/gen-write-surface.sh ./$(BIN) docs/write-surface.md
 
 # ci-wrap-sh, Jenkins' "Shell executable", runs the ci-wrap next to it.
 install: $(BIN)

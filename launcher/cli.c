@@ -13,6 +13,7 @@
 #include "../common/error.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../proxy/route.h"
 #include "config.h"
 
 #include "version.h" /* CI_WRAP_VERSION, CI_WRAP_COMMIT: made by the Makefile */
@@ -32,6 +33,8 @@ enum {
 	OPT_AUDIT_LOG,
 	OPT_NO_CGROUP,
 	OPT_METRICS_DIR,
+	OPT_ALLOW,
+	OPT_ALLOW_BUILDKIT,
 	OPT_SESSION,
 	OPT_DRY_RUN,
 	OPT_OLDER_THAN,
@@ -39,6 +42,7 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_MAN,
+	OPT_ROUTES,
 };
 
 struct cli_option {
@@ -80,6 +84,12 @@ static const struct cli_option options[] = {
 	{ "metrics-dir", OPT_METRICS_DIR, "DIR", "CI_WRAP_METRICS_DIR",
 	  "update DIR/ci-wrap.prom (node_exporter textfile) at each session end and reap",
 	  RUN_MODES | (1u << MODE_REAP) },
+	{ "allow", OPT_ALLOW, "GROUPS", "CI_WRAP_ALLOW",
+	  "relay routes refused by default: buildkit, plugins, swarm, prune, checkpoints, "
+	  "unknown; comma-separated, repeatable", RUN_MODES },
+	{ "allow-buildkit", OPT_ALLOW_BUILDKIT, NULL, "CI_WRAP_ALLOW_BUILDKIT",
+	  "relay BuildKit builds (--allow buildkit): their RUN steps run outside the pool",
+	  RUN_MODES },
 	{ "session", OPT_SESSION, "ID", NULL, "stop: the session to stop", 1u << MODE_STOP },
 	{ "dry-run", OPT_DRY_RUN, NULL, NULL, "reap: print what would be removed",
 	  1u << MODE_REAP },
@@ -200,6 +210,18 @@ static int add_label(struct cw_config *cfg, const char *kv, const char *from,
 	return 0;
 }
 
+/* --allow GROUPS: names of the proxy's refused route groups (proxy/route.h). */
+static int add_allow(struct cw_config *cfg, const char *list, const char *from,
+		     struct cw_error *err)
+{
+	char bad[64];
+
+	if (route_allow_parse(list, &cfg->allow, bad, sizeof(bad)) < 0)
+		return cw_error_set(err, 0, "invalid %s '%s': unknown group '%s' (expected %s)",
+				    from, list, bad, route_allow_names());
+	return 0;
+}
+
 static int set_socket(struct cw_config *cfg, const char *url, const char *from,
 		      struct cw_error *err)
 {
@@ -295,6 +317,16 @@ static int apply(struct cw_config *cfg, int val, const char *arg, const char *fr
 		return set_flag(&cfg->keep_images, arg, from, err);
 	case OPT_NO_CGROUP:
 		return set_flag(&cfg->no_cgroup, arg, from, err);
+	case OPT_ALLOW:
+		return add_allow(cfg, arg, from, err);
+	case OPT_ALLOW_BUILDKIT: {
+		bool on = false;
+		int rc = set_flag(&on, arg, from, err);
+
+		if (on)
+			cfg->allow |= ROUTE_GROUP_BUILDKIT;
+		return rc;
+	}
 	case OPT_REPORT:
 		set_string(&cfg->report_path, arg);
 		return 0;
@@ -454,6 +486,8 @@ static void build_longopts(struct option *lo, char *shortopts)
 	}
 	/* Not in --help: for docs/gen-options.sh. */
 	lo[n++] = (struct option){ "man-options", no_argument, NULL, OPT_MAN };
+	/* Not in --help: for docs/write-surface.md (make docs). */
+	lo[n++] = (struct option){ "write-surface", no_argument, NULL, OPT_ROUTES };
 	lo[n] = (struct option){ 0 };
 	shortopts[s] = '\0';
 }
@@ -478,6 +512,8 @@ static void answer_now(int c)
 		printf("ci-wrap %s (commit %s)\n", CI_WRAP_VERSION, CI_WRAP_COMMIT);
 	else if (c == OPT_MAN)
 		cli_print_man_options();
+	else if (c == OPT_ROUTES)
+		route_print_table(stdout);
 	else
 		return;
 	exit(0);
@@ -486,7 +522,7 @@ static void answer_now(int c)
 /* The options of argv, checked for name and command but not yet applied. */
 static size_t scan_argv(int argc, char **argv, enum cw_mode mode, struct cli_arg *out)
 {
-	struct option longopts[ARRAY_SIZE(options) + 2];
+	struct option longopts[ARRAY_SIZE(options) + 3];
 	char shortopts[ARRAY_SIZE(options) + 2];
 	size_t n = 0;
 	int c;

@@ -33,6 +33,7 @@ struct cw_config {
 	char *report_path;	   /* --report FILE, or NULL */
 	char *audit_path;	   /* --audit-log FILE, or NULL */
 	bool no_cgroup;		   /* run without a pool */
+	unsigned allow;		   /* refused route groups to relay (enum route_group) */
 	int verbosity;		   /* cw_log_level */
 	char *session;		   /* stop --session ID */
 	bool dry_run;		   /* reap --dry-run */

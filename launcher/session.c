@@ -214,7 +214,7 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 	for (char **a = cfg->command; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,"
-			 "s:s?,s:i,s:I,s:f,s:I,s:i,s:s?}",
+			 "s:s?,s:i,s:I,s:f,s:I,s:i,s:s?,s:I}",
 			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
 			 "mounted", s->mounted_path,
 			 "parent", s->parent, "manager", cgpool_manager_name(s->manager),
@@ -225,7 +225,8 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 			 (json_int_t)cfg->grace_ms, "report", cfg->report_path, "audit",
 			 cfg->audit_path, "verbosity", cfg->verbosity, "memory",
 			 (json_int_t)cfg->memory, "cpus", cfg->cpus, "pids", (json_int_t)cfg->pids,
-			 "guard_pid", (int)s->guard_pid, "metrics_dir", cfg->metrics_dir);
+			 "guard_pid", (int)s->guard_pid, "metrics_dir", cfg->metrics_dir, "allow",
+			 (json_int_t)cfg->allow);
 }
 
 static char *dup_or_null(json_t *o, const char *key)
@@ -270,6 +271,7 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
 	cfg->audit_path = dup_or_null(o, "audit");
 	cfg->metrics_dir = dup_or_null(o, "metrics_dir");
 	cfg->keep_images = json_is_true(json_object_get(o, "keep_images"));
+	cfg->allow = (unsigned)json_integer_value(json_object_get(o, "allow"));
 	cfg->grace_ms = json_integer_value(json_object_get(o, "grace_ms"));
 	cfg->verbosity = (int)json_integer_value(json_object_get(o, "verbosity"));
 	cfg->memory = json_integer_value(json_object_get(o, "memory"));

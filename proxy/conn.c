@@ -377,6 +377,7 @@ static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 	c->proxy->stats.denied++;
 	c->status = status;
 	c->note = "refused";
+	snprintf(c->reason, sizeof(c->reason), "%s", msg);
 	cw_debug("proxy: refused with %d: %s", status, msg);
 	proxy_audit(c->proxy, c);
 	body_free(c);
@@ -428,6 +429,7 @@ static bool request_start(struct conn *c)
 	c->resp_final = false;
 	c->req_bytes = c->resp_bytes = 0;
 	c->note = NULL;
+	c->reason[0] = '\0';
 	c->started_ms = c->proxy->cfg.audit ? now_ms() : 0;
 	return true;
 }
@@ -546,6 +548,22 @@ static char *volume_preamble(struct conn *c, json_t *volumes, size_t *len)
 	return buf;
 }
 
+/* The operator's policy for the route (proxy/route.c): refused routes and
+ * BuildKit builds end here with a 403. */
+static int request_policy(struct conn *c, uint8_t method, const char *path)
+{
+	const char *url = c->req.buf + c->head.url_off;
+	size_t qoff = route_query_offset(url, c->head.url_len);
+	size_t qlen = qoff < c->head.url_len ? c->head.url_len - qoff - 1 : 0;
+	char why[384];
+
+	if (route_policy(c->route, method, path, url + qoff + (qlen ? 1 : 0), qlen,
+			 c->proxy->cfg.allow, why, sizeof(why)) == 0)
+		return 0;
+	conn_refuse(c, 403, "%s", why);
+	return -1;
+}
+
 /* Route a complete head: refuse it, relay it, or start collecting its body. */
 static void request_routed(struct conn *c)
 {
@@ -576,6 +594,8 @@ static void request_routed(struct conn *c)
 	}
 	c->route = route_lookup(method, path);
 	c->proxy->stats.requests++;
+	if (request_policy(c, method, path) < 0)
+		return;
 	if (c->ufd < 0) {
 		conn_refuse(c, 502, "cannot connect to the Docker daemon at unix://%s: %s",
 			    c->proxy->cfg.upstream_path, strerror(c->upstream_errno));
@@ -588,7 +608,9 @@ static void request_routed(struct conn *c)
 		c->proxy->stats.create_calls++;
 	c->track = track_answer_begin(c->proxy->track, c->route, method, f->buf + c->head.url_off,
 				      c->head.url_len);
-	if (c->route->body != REWRITE_NONE) {
+	if (c->route->body != REWRITE_NONE &&
+	    (!(c->route->flags & ROUTE_BODY_IF_ANY) || c->req_parser.content_length > 0 ||
+	     (c->req_parser.flags & F_CHUNKED))) {
 		if (c->head.content_encoded) {
 			conn_refuse(c, 415, "cannot label a body with a Content-Encoding");
 			return;

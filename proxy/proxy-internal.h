@@ -104,6 +104,7 @@ struct conn {
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
+	char reason[384];	     /* why it was refused (audit), "" if it was not */
 };
 
 /* A listening socket, and who may connect through it. */

@@ -29,6 +29,7 @@ struct proxy_config {
 	struct rewrite_spec rewrite; /* labels, cgroup parent, body limit */
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
 	FILE *audit;		     /* one JSON line per request, or NULL */
+	unsigned allow;		     /* refused route groups relayed (enum route_group) */
 	/* The images that exist now (GET /images/json?all=1: a new reference
 	 * for the caller), asked before and after an image load: what the
 	 * load names and was not there before is the session's. NULL (or a

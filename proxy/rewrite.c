@@ -16,20 +16,68 @@
 /* Fill err and give -status, the HTTP status the proxy refuses with. */
 #define refuse(err, status, ...) (cw_error_set((err), 0, __VA_ARGS__), -(status))
 
+/* Go's encoding/json matches a key to a field name case-insensitively. Up to
+ * Go 1.20 (fold.go's equalFoldRight) that meant ASCII case plus two runes;
+ * from Go 1.21 (foldName) it folds every rune to the smallest rune of its
+ * unicode.SimpleFold orbit, so any rune whose orbit holds an ASCII letter
+ * would match that letter. Walking every orbit (tests/unit/go-folds.go)
+ * finds the same two runes, so both decoders read the same keys for moby's
+ * ASCII field names: this table is the whole of it, and the unit test
+ * tries every rune against it. */
+static const struct {
+	uint32_t rune;	 /* a non-ASCII rune */
+	char ascii;	 /* the lower-case ASCII letter its fold orbit holds */
+} go_ascii_folds[] = {
+	{ 0x017f, 's' }, /* LATIN SMALL LETTER LONG S: {S, s, U+017F} */
+	{ 0x212a, 'k' }, /* KELVIN SIGN: {K, k, U+212A} */
+};
+
+/* Decode the UTF-8 rune at k (the key is valid UTF-8: repair_utf8 ran);
+ * *len gets its length. */
+static uint32_t decode_rune(const unsigned char *k, size_t *len)
+{
+	if (k[0] < 0x80) {
+		*len = 1;
+		return k[0];
+	}
+	if (k[0] < 0xe0 && k[1] != 0) {
+		*len = 2;
+		return (uint32_t)(k[0] & 0x1f) << 6 | (k[1] & 0x3f);
+	}
+	if (k[0] < 0xf0 && k[1] != 0 && k[2] != 0) {
+		*len = 3;
+		return (uint32_t)(k[0] & 0x0f) << 12 | (uint32_t)(k[1] & 0x3f) << 6 | (k[2] & 0x3f);
+	}
+	if (k[1] != 0 && k[2] != 0 && k[3] != 0) {
+		*len = 4;
+		return (uint32_t)(k[0] & 0x07) << 18 | (uint32_t)(k[1] & 0x3f) << 12 |
+		       (uint32_t)(k[2] & 0x3f) << 6 | (k[3] & 0x3f);
+	}
+	*len = 1;
+	return 0xfffd;
+}
+
+/* The lower-case ASCII letter rune r folds to, or 0 if none. */
+static char go_fold_ascii(uint32_t r)
+{
+	if (r < 0x80)
+		return (char)tolower((int)r);
+	for (size_t i = 0; i < ARRAY_SIZE(go_ascii_folds); i++)
+		if (go_ascii_folds[i].rune == r)
+			return go_ascii_folds[i].ascii;
+	return 0;
+}
+
 int rewrite_key_folds_to(const char *key, const char *ascii_lower)
 {
 	const unsigned char *k = (const unsigned char *)key;
 
 	for (const char *t = ascii_lower; *t != '\0'; t++) {
-		if (tolower(*k) == *t && *k < 0x80) {
-			k++;
-		} else if (*t == 's' && k[0] == 0xc5 && k[1] == 0xbf) {
-			k += 2; /* U+017F LATIN SMALL LETTER LONG S */
-		} else if (*t == 'k' && k[0] == 0xe2 && k[1] == 0x84 && k[2] == 0xaa) {
-			k += 3; /* U+212A KELVIN SIGN */
-		} else {
+		size_t len;
+
+		if (*k == '\0' || go_fold_ascii(decode_rune(k, &len)) != *t)
 			return 0;
-		}
+		k += len;
 	}
 	return *k == '\0';
 }
@@ -205,42 +253,256 @@ static void put_cgroup_parent(json_t *obj, const struct rewrite_spec *spec)
 	json_object_set_new(obj, "CgroupParent", json_string(spec->cgroup_parent));
 }
 
-/* A volume mount whose volume does not exist yet makes the daemon create it
- * with Mounts[].VolumeOptions.Labels (ignored for an existing volume, which
- * is not ours): give every volume mount our labels there. */
-static int label_volume_mounts(json_t *host_config, const struct rewrite_spec *spec,
-			       struct cw_error *err)
+/* ---- HostConfig.Mounts as Go's decoder builds it ------------------------------ */
+
+/* The part of a Go struct type the decoder needs: its fields by name and how
+ * each one takes a JSON value. */
+enum go_kind {
+	GO_SCALAR, /* string, bool, number: null leaves it, a value replaces it */
+	GO_MAP,	   /* map[string]string: null makes it nil, an object adds its keys */
+	GO_PTR,	   /* *struct: null makes it nil, an object decodes into it */
+};
+
+struct go_field {
+	const char *name;	     /* the Go field name (no json tags rename these) */
+	enum go_kind kind;	     /* how it decodes */
+	const struct go_field *sub;  /* GO_PTR: the struct's fields, NULL-terminated */
+};
+
+/* moby 20.10 api/types/mount: Mount and its options. */
+static const struct go_field go_driver_config[] = {
+	{ "Name", GO_SCALAR, NULL }, { "Options", GO_MAP, NULL }, { NULL, 0, NULL }
+};
+static const struct go_field go_volume_options[] = { { "NoCopy", GO_SCALAR, NULL },
+						     { "Labels", GO_MAP, NULL },
+						     { "DriverConfig", GO_PTR, go_driver_config },
+						     { NULL, 0, NULL } };
+static const struct go_field go_bind_options[] = { { "Propagation", GO_SCALAR, NULL },
+						   { "NonRecursive", GO_SCALAR, NULL },
+						   { NULL, 0, NULL } };
+static const struct go_field go_tmpfs_options[] = {
+	{ "SizeBytes", GO_SCALAR, NULL }, { "Mode", GO_SCALAR, NULL }, { NULL, 0, NULL }
+};
+static const struct go_field go_mount[] = { { "Type", GO_SCALAR, NULL },
+					    { "Source", GO_SCALAR, NULL },
+					    { "Target", GO_SCALAR, NULL },
+					    { "ReadOnly", GO_SCALAR, NULL },
+					    { "Consistency", GO_SCALAR, NULL },
+					    { "BindOptions", GO_PTR, go_bind_options },
+					    { "VolumeOptions", GO_PTR, go_volume_options },
+					    { "TmpfsOptions", GO_PTR, go_tmpfs_options },
+					    { NULL, 0, NULL } };
+
+/* The field a JSON key decodes into: Go folds case (and the Unicode folds of
+ * rewrite_key_folds_to); a key that matches none is ignored. */
+static const struct go_field *go_field_of(const struct go_field *fields, const char *key)
 {
-	const char *key, *mkey;
-	json_t *mounts, *m, *value;
+	char lower[32];
+
+	for (; fields->name != NULL; fields++) {
+		size_t n = strlen(fields->name);
+
+		for (size_t i = 0; i <= n; i++)
+			lower[i] = (char)tolower((unsigned char)fields->name[i]);
+		if (rewrite_key_folds_to(key, lower))
+			return fields;
+	}
+	return NULL;
+}
+
+static int go_decode_struct(json_t *dst, json_t *src, const struct go_field *fields,
+			    struct cw_error *err);
+
+/* Decode value into dst's field f (dst holds canonical names only). */
+static int go_decode_field(json_t *dst, const struct go_field *f, json_t *value,
+			   struct cw_error *err)
+{
+	json_t *cur = json_object_get(dst, f->name);
+	const char *k;
+	json_t *v;
+
+	if (json_is_null(value)) {
+		if (f->kind != GO_SCALAR)
+			json_object_del(dst, f->name); /* a nil map or pointer */
+		return 0;
+	}
+	if (f->kind == GO_SCALAR) {
+		json_object_set(dst, f->name, value);
+		return 0;
+	}
+	if (!json_is_object(value))
+		return refuse(err, 400, "invalid JSON: %s must be an object", f->name);
+	if (cur == NULL) {
+		cur = json_object();
+		json_object_set_new(dst, f->name, cur);
+	}
+	if (f->kind == GO_PTR)
+		return go_decode_struct(cur, value, f->sub, err);
+	json_object_foreach(value, k, v)
+	{
+		if (!json_is_string(v))
+			return refuse(err, 400, "invalid JSON: %s values must be strings", f->name);
+		json_object_set(cur, k, v);
+	}
+	return 0;
+}
+
+/* Decode object src into the struct dst, as Go does into an existing value:
+ * key by key in document order, the last spelling of a field winning,
+ * pointers and maps decoded into what earlier keys left. */
+static int go_decode_struct(json_t *dst, json_t *src, const struct go_field *fields,
+			    struct cw_error *err)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(src, key, value)
+	{
+		const struct go_field *f = go_field_of(fields, key);
+
+		if (f != NULL && go_decode_field(dst, f, value, err) < 0)
+			return -400;
+	}
+	return 0;
+}
+
+/* A []Mount as Go 1.19's decoder keeps it between two decodes into the same
+ * slice: the elements past len stay in the backing array, and a later, longer
+ * array decodes into them (field by field) until the array must grow. */
+struct go_slice {
+	json_t *backing; /* array of cap canonical Mount objects */
+	size_t len;	 /* elements in use */
+};
+
+static void go_slice_reset(struct go_slice *s)
+{
+	json_array_clear(s->backing);
+	s->len = 0;
+}
+
+/* Decode one JSON array (or null) into s (encoding/json decode.go array()). */
+static int go_decode_mounts(struct go_slice *s, json_t *arr, struct cw_error *err)
+{
+	json_t *elem;
 	size_t i;
 
-	json_object_foreach(host_config, key, mounts)
+	if (json_is_null(arr)) {
+		go_slice_reset(s);
+		return 0;
+	}
+	if (!json_is_array(arr))
+		return refuse(err, 400, "invalid JSON: Mounts must be an array");
+	json_array_foreach(arr, i, elem)
 	{
-		if (!rewrite_key_folds_to(key, "mounts") || !json_is_array(mounts))
-			continue;
-		json_array_foreach(mounts, i, m)
-		{
-			json_t *type = NULL, *opts = NULL;
+		size_t cap = json_array_size(s->backing);
 
-			json_object_foreach(m, mkey, value)
-			{
-				if (rewrite_key_folds_to(mkey, "type"))
-					type = value;
-				else if (rewrite_key_folds_to(mkey, "volumeoptions"))
-					opts = value;
-			}
-			if (!json_is_string(type) || strcmp(json_string_value(type), "volume") != 0)
-				continue;
-			if (opts == NULL || json_is_null(opts)) {
-				opts = json_object();
-				json_object_set_new(m, "VolumeOptions", opts);
-			}
-			if (!json_is_object(opts))
-				return refuse(err, 400, "invalid JSON: VolumeOptions must be an object");
-			if (put_labels(opts, spec, err) < 0)
-				return -400;
+		if (i >= cap) {
+			/* Grow: a new backing of cap*1.5 (at least 4) that keeps
+			 * only the first len elements. */
+			size_t newcap = cap + cap / 2 < 4 ? 4 : cap + cap / 2;
+
+			while (json_array_size(s->backing) > s->len)
+				json_array_remove(s->backing, s->len);
+			while (json_array_size(s->backing) < newcap)
+				json_array_append_new(s->backing, json_object());
 		}
+		if (i >= s->len)
+			s->len = i + 1;
+		if (json_is_null(elem))
+			continue; /* null into a struct leaves it */
+		if (!json_is_object(elem))
+			return refuse(err, 400, "invalid JSON: a mount must be an object");
+		if (go_decode_struct(json_array_get(s->backing, i), elem, go_mount, err) < 0)
+			return -400;
+	}
+	if (json_array_size(arr) < s->len)
+		s->len = json_array_size(arr);
+	if (json_array_size(arr) == 0)
+		go_slice_reset(s);
+	return 0;
+}
+
+/* The Mounts the daemon will read from root's HostConfig spellings, decoded
+ * in document order into one pointer (a null spelling resets it). */
+static int effective_mounts(json_t *root, json_t **out, bool *any, struct cw_error *err)
+{
+	struct go_slice s = { json_array(), 0 };
+	const char *key, *hkey;
+	json_t *hc, *value;
+	int rc = 0;
+
+	json_object_foreach(root, key, hc)
+	{
+		if (!rewrite_key_folds_to(key, "hostconfig"))
+			continue;
+		if (!json_is_object(hc)) {
+			go_slice_reset(&s); /* null; anything else is refused later */
+			continue;
+		}
+		json_object_foreach(hc, hkey, value)
+		{
+			if (!rewrite_key_folds_to(hkey, "mounts"))
+				continue;
+			*any = true;
+			if ((rc = go_decode_mounts(&s, value, err)) < 0)
+				break;
+		}
+		if (rc < 0)
+			break;
+	}
+	while (rc == 0 && json_array_size(s.backing) > s.len)
+		json_array_remove(s.backing, s.len);
+	if (rc < 0)
+		json_decref(s.backing);
+	else
+		*out = s.backing;
+	return rc;
+}
+
+/* A volume mount whose volume does not exist yet makes the daemon create it
+ * with Mounts[].VolumeOptions.Labels (ignored for an existing volume, which
+ * is not ours). Spellings of Mounts, of its fields and of VolumeOptions (a
+ * last null one drops the labels) are decoded as Go does, and every
+ * HostConfig spelling gets the one result, every volume mount labelled:
+ * what the daemon decodes is then exactly what we wrote. */
+static int label_volume_mounts(json_t *root, const struct rewrite_spec *spec,
+			       struct cw_error *err)
+{
+	json_auto_t *mounts = NULL;
+	const char *key, *hkey;
+	json_t *hc, *m, *value;
+	bool any = false;
+	void *tmp;
+	size_t i;
+
+	if (effective_mounts(root, &mounts, &any, err) < 0)
+		return -400;
+	if (!any)
+		return 0;
+	json_array_foreach(mounts, i, m)
+	{
+		json_t *type = json_object_get(m, "Type");
+		json_t *opts = json_object_get(m, "VolumeOptions");
+
+		if (!json_is_string(type) || strcmp(json_string_value(type), "volume") != 0)
+			continue;
+		if (opts == NULL) {
+			opts = json_object();
+			json_object_set_new(m, "VolumeOptions", opts);
+		}
+		if (put_labels(opts, spec, err) < 0)
+			return -400;
+	}
+	json_object_foreach(root, key, hc)
+	{
+		if (!rewrite_key_folds_to(key, "hostconfig") || !json_is_object(hc))
+			continue;
+		json_object_foreach_safe(hc, tmp, hkey, value)
+		{
+			if (rewrite_key_folds_to(hkey, "mounts"))
+				json_object_del(hc, hkey);
+		}
+		json_object_set_new(hc, "Mounts", json_deep_copy(mounts));
 	}
 	return 0;
 }
@@ -273,8 +535,12 @@ static json_t *folded_value(json_t *obj, const char *name)
 /* A bind naming a volume that does not exist makes the daemon create it,
  * unlabelled. Collect a volume create body (with our labels and the
  * container's VolumeDriver) per name into acc, for the proxy to send first.
- * Every spelling is read: a superset costs at most an extra labelled volume. */
-static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc)
+ * Every spelling is read: a superset costs at most an extra labelled volume.
+ * More than REWRITE_MAX_IMPLICIT_VOLUMES names are refused: each is a
+ * request to the daemon, and a create with 200,000 binds would otherwise
+ * cost a preamble of that many. */
+static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc,
+				struct cw_error *err)
 {
 	json_t *binds = folded_value(obj, "binds");
 	json_t *driver = folded_value(obj, "volumedriver");
@@ -282,7 +548,7 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 	size_t i;
 
 	if (!json_is_array(binds))
-		return;
+		return 0;
 	json_array_foreach(binds, i, bind)
 	{
 		_cleanup_free_ char *name = NULL;
@@ -290,6 +556,12 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 
 		if (!json_is_string(bind) || (name = bind_volume_name(json_string_value(bind))) == NULL)
 			continue;
+		if (json_object_get(acc, name) != NULL)
+			continue;
+		if (json_object_size(acc) == REWRITE_MAX_IMPLICIT_VOLUMES)
+			return refuse(err, 403, "ci-wrap: refused a container create whose Binds name "
+				      "more than %d volumes: ci-wrap creates each one first, labelled; "
+				      "create them with docker volume create", REWRITE_MAX_IMPLICIT_VOLUMES);
 		req = json_pack("{s:s,s:O}", "Name", name, "Labels", spec->labels);
 		if (req == NULL)
 			continue; /* not UTF-8: the daemon refuses the create anyway */
@@ -297,6 +569,7 @@ static void collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, j
 			json_object_set(req, "Driver", driver);
 		json_object_set_new(acc, name, req);
 	}
+	return 0;
 }
 
 /* Container create: moby decodes into ContainerConfigWrapper, whose inner
@@ -314,9 +587,14 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 
 	if (rc < 0)
 		return rc;
+	if (collect_bind_volumes(root, spec, volumes, err) < 0)
+		return -403;
+	/* Before null HostConfig spellings become objects below: a null one
+	 * resets the mounts decoded before it. */
+	if (label_volume_mounts(root, spec, err) < 0)
+		return -400;
 	if (spec->sockets && (rc = sockmount_swap(root, spec->sockets, err)) < 0)
 		return rc;
-	collect_bind_volumes(root, spec, volumes);
 	json_object_foreach(root, key, value)
 	{
 		if (!rewrite_key_folds_to(key, "hostconfig"))
@@ -327,11 +605,10 @@ static int rewrite_container(json_t *root, const struct rewrite_spec *spec, json
 		}
 		if (!json_is_object(value))
 			return refuse(err, 400, "invalid JSON: %s must be an object", key);
-		if (label_volume_mounts(value, spec, err) < 0)
-			return -400;
+		if (collect_bind_volumes(value, spec, volumes, err) < 0)
+			return -403;
 		if (spec->sockets && (rc = sockmount_swap(value, spec->sockets, err)) < 0)
 			return rc;
-		collect_bind_volumes(value, spec, volumes);
 		if (spec->cgroup_parent)
 			put_cgroup_parent(value, spec);
 		have_host_config = true;
@@ -362,6 +639,43 @@ static json_t *volume_list(json_t *by_name)
 	return list;
 }
 
+/* POST /containers/{id}/start: before API 1.24 a body is a HostConfig that
+ * replaces the container's (moby 20.10 postContainersStart decodes it when
+ * Content-Length > 7 or the body is chunked), which would move a labelled
+ * container out of the pool and create its new binds' volumes unlabelled.
+ * Only the bodies old clients send for "nothing" pass, and go on as none. */
+static int start_body(const char *body, size_t len, char **out, size_t *outlen,
+		      struct cw_error *err)
+{
+	size_t first = 0, last = len;
+
+	while (first < len && is_blank(body + first, 1))
+		first++;
+	while (last > first && is_blank(body + last - 1, 1))
+		last--;
+	if (len > 7 || !(last == first || (last - first == 2 && memcmp(body + first, "{}", 2) == 0) ||
+			 (last - first == 4 && memcmp(body + first, "null", 4) == 0)))
+		return refuse(err, 403, "ci-wrap: refused a container start with a body: before API "
+				  "1.24 it replaces the container's HostConfig (its cgroup parent, "
+				  "binds, privileges); start it without one");
+	*out = xstrdup("");
+	*outlen = 0;
+	return 0;
+}
+
+/* What the volume creates sent ahead of a container create will take: they
+ * count against the body budget with the body. */
+static size_t preamble_size(json_t *by_name)
+{
+	const char *name;
+	json_t *req;
+	size_t n = 0;
+
+	json_object_foreach(by_name, name, req)
+		n += json_dumpb(req, NULL, 0, JSON_COMPACT) + 128; /* + its request head */
+	return n;
+}
+
 int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *body,
 		 size_t len, char **out, size_t *outlen, json_t **volumes, struct cw_error *err)
 {
@@ -377,6 +691,8 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 			     len, spec->max_body);
 		return -413;
 	}
+	if (kind == REWRITE_START_BODY)
+		return start_body(body ? body : "", len, out, outlen, err);
 	rc = load_object(body, len, kind == REWRITE_COMMIT, &root, err);
 	if (rc < 0)
 		return rc;
@@ -398,6 +714,12 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 			rc = refuse(err, 500, "cannot encode the rewritten body");
 		else
 			*outlen = strlen(*out);
+	}
+	if (rc == 0 && len + preamble_size(by_name) > spec->max_body) {
+		free(*out);
+		*out = NULL;
+		rc = refuse(err, 413, "request body too large for ci-wrap to label: with the "
+			    "volume creates its binds need, over %zu bytes", spec->max_body);
 	}
 	if (rc == 0 && volumes != NULL)
 		*volumes = volume_list(by_name);
@@ -494,6 +816,26 @@ static void query_pair_parse(const char *raw, size_t len, struct query_pair *p)
 		p->key[0] = '\0';
 }
 
+bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value)
+{
+	size_t i = 0;
+
+	while (query != NULL && i < len) {
+		const char *amp = memchr(query + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - query) : len;
+		struct query_pair p;
+		char val[64];
+
+		query_pair_parse(query + i, end - i, &p);
+		i = end + 1;
+		if (strcmp(p.key, key) == 0 &&
+		    query_unescape(p.val, p.val_len, val, sizeof(val)) >= 0 &&
+		    strcmp(val, value) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* JSON object from a query value (labels=...), merged into acc. */
 static int merge_query_labels(const struct query_pair *p, json_t *acc, struct cw_error *err)
 {
@@ -528,6 +870,44 @@ static void dockerfile_quote_append(char **buf, size_t *len, size_t *cap, const 
 		append_raw(buf, len, cap, s, 1);
 	}
 	append_raw(buf, len, cap, "\"", 1);
+}
+
+/* The daemon joins every changes= value with newlines and parses the text
+ * as a Dockerfile (moby 20.10 builder/dockerfile BuildFromConfig, used by
+ * POST /commit and an import's POST /images/create). A line ending in the
+ * escape character continues on the next line, skipping blank and comment
+ * lines, so it would swallow the LABEL we append; a leading "# escape=" or
+ * "# syntax=" directive changes how ours is read. Refuse both: a line that
+ * ends in '\\' or '`' (the two escape characters the parser accepts) and
+ * any line that starts with '#'. */
+static int check_change(const struct query_pair *p, struct cw_error *err)
+{
+	_cleanup_free_ char *val = xmalloc(p->val_len + 1);
+	int n = query_unescape(p->val, p->val_len, val, p->val_len + 1);
+	size_t start = 0;
+
+	if (n < 0)
+		return 0; /* the daemon ignores a pair it cannot decode */
+	while (start <= (size_t)n) {
+		const char *nl = memchr(val + start, '\n', (size_t)n - start);
+		size_t end = nl ? (size_t)(nl - val) : (size_t)n;
+		size_t first = start, last = end;
+
+		while (first < end && isspace((unsigned char)val[first]))
+			first++;
+		while (last > first && isspace((unsigned char)val[last - 1]))
+			last--;
+		if (first < end && val[first] == '#')
+			return refuse(err, 403, "ci-wrap: refused a changes line starting with '#': "
+					  "the daemon would read it as a Dockerfile comment or parser "
+					  "directive around the session's LABEL");
+		if (last > first && (val[last - 1] == '\\' || val[last - 1] == '`'))
+			return refuse(err, 403, "ci-wrap: refused a changes line ending in a line "
+					  "continuation ('\\' or '`'): the daemon would join it with the "
+					  "session's LABEL and drop the labels");
+		start = end + 1;
+	}
+	return 0;
 }
 
 static char *label_change(const struct rewrite_spec *spec)
@@ -575,6 +955,9 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 			continue;
 		if (strcmp(p.key, "fromsrc") == 0 || strcmp(p.key, "fromSrc") == 0)
 			import = true;
+		if ((kind == REWRITE_CHANGES_QUERY || kind == REWRITE_IMPORT_QUERY) &&
+		    strcmp(p.key, "changes") == 0 && (rc = check_change(&p, err)) < 0)
+			continue;
 		if (p.len > 0) {
 			if (blen > 0)
 				append_raw(&buf, &blen, &cap, "&", 1);

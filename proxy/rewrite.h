@@ -11,6 +11,7 @@
 #define CI_WRAP_REWRITE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/error.h"
@@ -20,6 +21,7 @@ enum rewrite_kind {
 	REWRITE_CONTAINER_CREATE, /* body: Labels, HostConfig.CgroupParent */
 	REWRITE_LABELS,		  /* body: Labels at the top (networks, volumes, swarm) */
 	REWRITE_COMMIT,		  /* body: Labels at the top; empty or null becomes {} */
+	REWRITE_START_BODY,	  /* body: only none, {} or null, forwarded as none */
 	REWRITE_BUILD_QUERY,	  /* query: labels= (JSON), cgroupparent= */
 	REWRITE_CHANGES_QUERY,	  /* query: a last changes=LABEL ... (commit) */
 	REWRITE_IMPORT_QUERY,	  /* query: as CHANGES, for fromSrc= imports only */
@@ -38,6 +40,10 @@ enum resource_kind {
 };
 
 struct sockmount;
+
+/* Most named volumes one container create may make the proxy create first
+ * (from its Binds); more is refused with 403. */
+#define REWRITE_MAX_IMPLICIT_VOLUMES 256
 
 struct rewrite_spec {
 	json_t *labels;		   /* object of string values every resource gets */
@@ -60,8 +66,12 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
 		  size_t len, char **out, size_t *outlen, struct cw_error *err);
 
-/* Does key equal ascii_lower under Go's encoding/json folding (ASCII case,
- * U+017F for 's', U+212A for 'k')? */
+/* Does the query (as Go's url.ParseQuery reads it) have a pair key=value? */
+bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value);
+
+/* Does key equal ascii_lower under Go's encoding/json folding, old (Go <=
+ * 1.20) and new (1.21+, SimpleFold orbits), which agree on ASCII names:
+ * ASCII case, U+017F for 's', U+212A for 'k'? */
 int rewrite_key_folds_to(const char *key, const char *ascii_lower);
 
 #endif

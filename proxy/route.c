@@ -6,56 +6,177 @@
  * in case; we canonicalise more generously than that (clean, fold case, strip
  * trailing slashes and every version prefix): routing a request to a rewrite
  * that the daemon would have refused anyway is harmless, the reverse is not.
+ * For the same reason a write that no row names is refused, not relayed.
  */
 #include "route.h"
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "../common/util.h"
 #include "llhttp.h"
 
+
+#define ROW(m, p, fl, b, q, cr, act, grp, api, why) \
+	{ HTTP_##m, p, fl, b, q, cr, act, grp, api, why }
+#define RELAY(m, p, api, why) \
+	ROW(m, p, 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_RELAY, 0, api, why)
+#define REFUSE(m, p, grp, api, why) \
+	ROW(m, p, 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_REFUSE, grp, api, why)
+#define HIJACK(m, p, act, grp, why) \
+	ROW(m, p, ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, act, grp, "", why)
+
+/* Every route of moby 20.10 (API 1.41) but its GETs and HEADs, and the GET
+ * that hijacks. The daemon's router does not gate routes by API version:
+ * /v1.12/plugins/pull reaches the same handler as /v1.41/plugins/pull; the
+ * api column says where a handler behaves differently by version. moby's
+ * "{name:.*}" is "**" here (a container, image or plugin reference may hold
+ * '/'), its "{id}" is "*". The first matching row wins, as in gorilla/mux,
+ * so narrower rows come before the "**" rows that would also match them. */
 static const struct route routes[] = {
-	/* Containers: labels and the pool as cgroup parent. */
-	{ HTTP_POST, "/containers/create", ROUTE_DRAIN_WAIT, REWRITE_CONTAINER_CREATE,
-	  REWRITE_NONE, RESOURCE_CONTAINER },
-	/* Networks, volumes and swarm objects: labels at the top of the body. */
-	{ HTTP_POST, "/networks/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
-	  RESOURCE_NETWORK },
-	{ HTTP_POST, "/volumes/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
-	  RESOURCE_VOLUME },
-	{ HTTP_POST, "/services/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
-	  RESOURCE_SERVICE },
-	{ HTTP_POST, "/secrets/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
-	  RESOURCE_SECRET },
-	{ HTTP_POST, "/configs/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
-	  RESOURCE_CONFIG },
-	/* Images: the build's labels and cgroup parent are query parameters;
-	 * commit takes labels in its config body and LABEL changes in the query,
-	 * which the daemon applies last, so both are rewritten. */
-	{ HTTP_POST, "/build", ROUTE_DRAIN_WAIT, REWRITE_NONE, REWRITE_BUILD_QUERY,
-	  RESOURCE_IMAGE },
-	{ HTTP_POST, "/commit", ROUTE_DRAIN_WAIT, REWRITE_COMMIT, REWRITE_CHANGES_QUERY,
-	  RESOURCE_IMAGE },
-	{ HTTP_POST, "/images/create", ROUTE_DRAIN_WAIT, REWRITE_NONE, REWRITE_IMPORT_QUERY,
-	  RESOURCE_IMAGE },
-	/* A loaded image cannot be labelled: the proxy reads what the answer
-	 * says was loaded, for teardown. */
-	{ HTTP_POST, "/images/load", ROUTE_DRAIN_WAIT | ROUTE_IMAGE_LOAD, REWRITE_NONE,
-	  REWRITE_NONE, RESOURCE_NONE },
-	/* Streams the daemon may hijack (101 Upgrade, or 200 and a raw stream). */
-	{ HTTP_POST, "/containers/*/attach", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE,
-	  RESOURCE_NONE },
-	{ HTTP_GET, "/containers/*/attach/ws", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE,
-	  RESOURCE_NONE },
-	{ HTTP_POST, "/exec/*/start", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE,
-	  RESOURCE_NONE },
-	{ HTTP_POST, "/session", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE },
-	{ HTTP_POST, "/grpc", ROUTE_HIJACK, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE },
+	/* Containers. */
+	ROW(POST, "/containers/create", ROUTE_DRAIN_WAIT, REWRITE_CONTAINER_CREATE, REWRITE_NONE,
+	    RESOURCE_CONTAINER, ROUTE_REWRITE, 0, "",
+	    "labels; HostConfig.CgroupParent forced; every volume mount's VolumeOptions.Labels; "
+	    "the named volumes of Binds created first, labelled"),
+	REFUSE(POST, "/containers/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
+	       "removes every stopped container, also those made outside the session"),
+	ROW(POST, "/containers/**/start", ROUTE_BODY_IF_ANY, REWRITE_START_BODY, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_REWRITE, 0, "below 1.24 a body replaces the HostConfig",
+	    "a body other than {} or null is refused: it would move the container out of the "
+	    "pool and create its binds' volumes unlabelled"),
+	RELAY(POST, "/containers/**/update", "documented from 1.22",
+	      "changes resources and restart policy, never the cgroup parent; the kernel keeps "
+	      "a container's limits within the pool's, whatever it asks"),
+	RELAY(POST, "/containers/**/kill", "", "signals a container"),
+	RELAY(POST, "/containers/**/pause", "", "freezes a container"),
+	RELAY(POST, "/containers/**/unpause", "", "thaws a container"),
+	RELAY(POST, "/containers/**/restart", "", "restarts a container, in its cgroup"),
+	RELAY(POST, "/containers/**/stop", "", "stops a container"),
+	RELAY(POST, "/containers/**/wait", "", "waits for a container"),
+	RELAY(POST, "/containers/**/resize", "", "resizes a container's TTY"),
+	RELAY(POST, "/containers/**/rename", "", "renames a container"),
+	RELAY(POST, "/containers/**/exec", "",
+	      "makes an exec instance; it runs in the container's cgroup, in the pool"),
+	RELAY(POST, "/containers/**/copy", "below 1.24 only (404 from 1.24)",
+	      "reads a file out of a container"),
+	HIJACK(POST, "/containers/*/attach", ROUTE_RELAY, 0, "streams a container's stdio"),
+	HIJACK(GET, "/containers/*/attach/ws", ROUTE_RELAY, 0, "streams a container's stdio"),
+	RELAY(PUT, "/containers/**/archive", "", "writes files into a container"),
+	REFUSE(POST, "/containers/**/checkpoints", ROUTE_GROUP_CHECKPOINTS,
+	       "experimental daemons", "dumps a container with CRIU; not reviewed"),
+	REFUSE(DELETE, "/containers/**/checkpoints/*", ROUTE_GROUP_CHECKPOINTS,
+	       "experimental daemons", "removes a checkpoint; not reviewed"),
+	RELAY(DELETE, "/containers/**", "", "removes a container (v=1: its anonymous volumes)"),
+	HIJACK(POST, "/exec/*/start", ROUTE_RELAY, 0, "starts an exec instance, streams it"),
+	RELAY(POST, "/exec/**/resize", "", "resizes an exec's TTY"),
+	ROW(POST, "/commit", ROUTE_DRAIN_WAIT, REWRITE_COMMIT, REWRITE_CHANGES_QUERY, RESOURCE_IMAGE,
+	    ROUTE_REWRITE, 0, "",
+	    "labels in the config body and a last changes=LABEL; a change line that continues "
+	    "or starts with '#' is refused"),
+	/* Images. */
+	ROW(POST, "/build", ROUTE_DRAIN_WAIT | ROUTE_BUILDKIT, REWRITE_NONE, REWRITE_BUILD_QUERY,
+	    RESOURCE_IMAGE, ROUTE_REWRITE, ROUTE_GROUP_BUILDKIT, "version=2 (BuildKit) from 1.31",
+	    "labels= and cgroupparent= forced, forcerm=1; version=2 (BuildKit) is refused: its "
+	    "RUN steps run in the daemon's cgroup, outside the pool"),
+	REFUSE(POST, "/build/prune", ROUTE_GROUP_PRUNE, "documented from 1.31",
+	       "removes build cache, also other jobs'"),
+	RELAY(POST, "/build/cancel", "", "cancels a build"),
+	ROW(POST, "/images/create", ROUTE_DRAIN_WAIT, REWRITE_NONE, REWRITE_IMPORT_QUERY,
+	    RESOURCE_IMAGE, ROUTE_REWRITE, 0, "",
+	    "an import (fromSrc=) gets a last changes=LABEL, checked as for /commit; a pull is "
+	    "relayed (a pulled image is shared, never removed)"),
+	ROW(POST, "/images/load", ROUTE_DRAIN_WAIT | ROUTE_IMAGE_LOAD, REWRITE_NONE, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_TRACK, 0, "",
+	    "cannot be labelled: the images it reports that did not exist before are removed "
+	    "at teardown"),
+	REFUSE(POST, "/images/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
+	       "removes unused images, also those made outside the session"),
+	RELAY(POST, "/images/**/push", "", "pushes an image to a registry"),
+	RELAY(POST, "/images/**/tag", "", "adds a tag (taking it from the image that had it)"),
+	RELAY(DELETE, "/images/**", "", "untags or removes an image"),
+	RELAY(POST, "/auth", "", "checks registry credentials; changes nothing"),
+	/* Networks and volumes. */
+	ROW(POST, "/networks/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
+	    RESOURCE_NETWORK, ROUTE_REWRITE, 0, "", "labels"),
+	REFUSE(POST, "/networks/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
+	       "removes unused networks, also those made outside the session"),
+	RELAY(POST, "/networks/**/connect", "", "connects a container to a network"),
+	RELAY(POST, "/networks/**/disconnect", "", "disconnects a container from a network"),
+	RELAY(DELETE, "/networks/**", "", "removes a network"),
+	ROW(POST, "/volumes/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
+	    RESOURCE_VOLUME, ROUTE_REWRITE, 0, "", "labels"),
+	REFUSE(POST, "/volumes/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
+	       "removes unused volumes, also those made outside the session"),
+	RELAY(DELETE, "/volumes/**", "", "removes a volume"),
+	/* Swarm: a job must not make the agent a manager behind the operator's
+	 * back, nor drop an object's labels by updating it. */
+	REFUSE(POST, "/swarm/init", ROUTE_GROUP_SWARM, "", "makes this host a swarm manager"),
+	REFUSE(POST, "/swarm/join", ROUTE_GROUP_SWARM, "", "joins this host to a swarm"),
+	REFUSE(POST, "/swarm/leave", ROUTE_GROUP_SWARM, "", "takes this host out of its swarm"),
+	REFUSE(POST, "/swarm/update", ROUTE_GROUP_SWARM, "", "changes the swarm's settings"),
+	REFUSE(POST, "/swarm/unlock", ROUTE_GROUP_SWARM, "", "unlocks a locked manager"),
+	ROW(POST, "/services/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
+	    RESOURCE_SERVICE, ROUTE_REWRITE, 0, "", "labels"),
+	REFUSE(POST, "/services/*/update", ROUTE_GROUP_SWARM, "",
+	       "replaces a service's spec, its labels too"),
+	RELAY(DELETE, "/services/*", "", "removes a service"),
+	REFUSE(POST, "/nodes/*/update", ROUTE_GROUP_SWARM, "", "changes a node's role and labels"),
+	REFUSE(DELETE, "/nodes/*", ROUTE_GROUP_SWARM, "", "removes a node from the swarm"),
+	ROW(POST, "/secrets/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
+	    RESOURCE_SECRET, ROUTE_REWRITE, 0, "documented from 1.25", "labels"),
+	REFUSE(POST, "/secrets/*/update", ROUTE_GROUP_SWARM, "documented from 1.25",
+	       "replaces a secret's spec, its labels too"),
+	RELAY(DELETE, "/secrets/*", "documented from 1.25", "removes a secret"),
+	ROW(POST, "/configs/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
+	    RESOURCE_CONFIG, ROUTE_REWRITE, 0, "documented from 1.30", "labels"),
+	REFUSE(POST, "/configs/*/update", ROUTE_GROUP_SWARM, "documented from 1.30",
+	       "replaces a config's spec, its labels too"),
+	RELAY(DELETE, "/configs/*", "documented from 1.30", "removes a config"),
+	/* Plugins run as root outside any pool, carry no labels and outlive
+	 * the session. */
+	REFUSE(POST, "/plugins/pull", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "installs a plugin, outside the pool and unlabelled"),
+	REFUSE(POST, "/plugins/create", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "installs a plugin from a tar, outside the pool and unlabelled"),
+	REFUSE(POST, "/plugins/**/enable", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "starts a plugin as root, outside the pool"),
+	REFUSE(POST, "/plugins/**/disable", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "stops a plugin other jobs may use"),
+	REFUSE(POST, "/plugins/**/upgrade", ROUTE_GROUP_PLUGINS, "documented from 1.26",
+	       "replaces a plugin's code"),
+	REFUSE(POST, "/plugins/**/set", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "configures a plugin (mounts, devices, env)"),
+	REFUSE(POST, "/plugins/**/push", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "pushes a plugin"),
+	REFUSE(DELETE, "/plugins/**", ROUTE_GROUP_PLUGINS, "documented from 1.25",
+	       "removes a plugin other jobs may use"),
+	/* BuildKit's client sessions and its controller. */
+	HIJACK(POST, "/session", ROUTE_RELAY, 0,
+	       "the client side of a build (file sync, credentials); runs nothing itself"),
+	HIJACK(POST, "/grpc", ROUTE_REFUSE, ROUTE_GROUP_BUILDKIT,
+	       "BuildKit's controller (docker buildx, docker driver): images without labels, "
+	       "RUN steps outside the pool"),
 };
 
-static const struct route relay_route = { 0, "", 0, REWRITE_NONE, REWRITE_NONE,
-					  RESOURCE_NONE };
+#undef ROW
+#undef RELAY
+#undef REFUSE
+#undef HIJACK
+
+/* What a request the table does not name gets. */
+static const struct route read_route = { 0, "", 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE,
+					 ROUTE_READ, 0, "", "reads" };
+static const struct route unknown_route = {
+	0,	    "", 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_REFUSE, ROUTE_GROUP_UNKNOWN,
+	"",	    "not a write route of moby 20.10 that ci-wrap has reviewed"
+};
+
+/* Names of enum route_group, by bit: what --allow takes. */
+static const char *const group_names[] = { "buildkit", "plugins",     "swarm",
+					   "prune",    "checkpoints", "unknown" };
 
 static int hexval(char c)
 {
@@ -206,9 +327,22 @@ int route_canonical_path(const char *target, size_t len, char *out, size_t outsz
 	return 0;
 }
 
+/* Match path against pattern: "*" is one non-empty segment, "**" one or
+ * more (moby's "{name:.*}"), anything else itself. */
 static bool pattern_matches(const char *pattern, const char *path)
 {
 	while (*pattern != '\0' && *path != '\0') {
+		if (pattern[0] == '*' && pattern[1] == '*') {
+			if (*path == '/')
+				return false; /* an empty segment is not a name */
+			/* The name may end at any later segment boundary. */
+			for (const char *p = path + 1;; p++) {
+				if ((*p == '/' || *p == '\0') && pattern_matches(pattern + 2, p))
+					return true;
+				if (*p == '\0')
+					return false;
+			}
+		}
 		if (*pattern == '*') {
 			const char *slash = strchr(path, '/');
 
@@ -228,8 +362,114 @@ static bool pattern_matches(const char *pattern, const char *path)
 
 const struct route *route_lookup(uint8_t method, const char *canonical)
 {
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
 		if (routes[i].method == method && pattern_matches(routes[i].pattern, canonical))
 			return &routes[i];
-	return &relay_route;
+	/* Fail closed: a write that no row names is nobody's review. ("" is
+	 * the placeholder the relay uses before a request is routed.) */
+	if (*canonical == '\0' || method == HTTP_GET || method == HTTP_HEAD ||
+	    method == HTTP_OPTIONS)
+		return &read_route;
+	return &unknown_route;
+}
+
+static const char *group_name(unsigned group)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(group_names); i++)
+		if (group == 1u << i)
+			return group_names[i];
+	return "?";
+}
+
+int route_policy(const struct route *r, uint8_t method, const char *path, const char *query,
+		 size_t qlen, unsigned allow, char *msg, size_t msgsz)
+{
+	if (r->action == ROUTE_REFUSE && !(allow & r->group)) {
+		snprintf(msg, msgsz,
+			 "ci-wrap: refused %s %.100s: %s; an operator can relay it with --allow %s",
+			 llhttp_method_name(method), path, r->why, group_name(r->group));
+		return -403;
+	}
+	if ((r->flags & ROUTE_BUILDKIT) && !(allow & ROUTE_GROUP_BUILDKIT) &&
+	    rewrite_query_has(query, qlen, "version", "2")) {
+		snprintf(msg, msgsz,
+			 "ci-wrap: refused a BuildKit build (POST /build?version=2): its RUN steps "
+			 "would run in the daemon's cgroup, outside the session's pool; build with "
+			 "the classic builder (DOCKER_BUILDKIT=0), or run ci-wrap with "
+			 "--allow-buildkit");
+		return -403;
+	}
+	return 0;
+}
+
+int route_allow_parse(const char *list, unsigned *mask, char *bad, size_t badsz)
+{
+	const char *p = list + strspn(list, ", ");
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ", "), i;
+
+		for (i = 0; i < ARRAY_SIZE(group_names); i++)
+			if (len == strlen(group_names[i]) && strncmp(p, group_names[i], len) == 0)
+				break;
+		if (i == ARRAY_SIZE(group_names)) {
+			snprintf(bad, badsz, "%.*s", (int)len, p);
+			return -1;
+		}
+		*mask |= 1u << i;
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+const char *route_allow_names(void)
+{
+	return "buildkit, plugins, swarm, prune, checkpoints, unknown";
+}
+
+/* A pattern as moby's router writes it: "**" is {name}, "*" is {id}. */
+static void print_pattern(FILE *f, const char *p)
+{
+	for (; *p != '\0'; p++) {
+		if (p[0] == '*' && p[1] == '*') {
+			fputs("{name}", f);
+			p++;
+		} else if (*p == '*') {
+			fputs("{id}", f);
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
+static void print_action(FILE *f, const struct route *r)
+{
+	static const char *const names[] = { "read", "relay", "rewrite", "track", "refuse" };
+
+	fputs(names[r->action], f);
+	if (r->group != 0 && r->action == ROUTE_REFUSE)
+		fprintf(f, " (`--allow %s`)", group_name(r->group));
+	else if (r->group != 0)
+		fprintf(f, " (version=2: refuse, `--allow %s`)", group_name(r->group));
+	if (r->flags & ROUTE_HIJACK)
+		fputs(", may hijack", f);
+}
+
+void route_print_table(FILE *f)
+{
+	fputs("| method | path | API versions | ci-wrap | what it changes; why |\n"
+	      "| --- | --- | --- | --- | --- |\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct route *r = &routes[i];
+
+		fprintf(f, "| %s | `", llhttp_method_name(r->method));
+		print_pattern(f, r->pattern);
+		fprintf(f, "` | 1.12-1.41%s%s | ", *r->api ? ": " : "", r->api);
+		print_action(f, r);
+		fprintf(f, " | %s |\n", r->why);
+	}
+	fprintf(f, "| any but GET, HEAD, OPTIONS | any other | 1.12-1.41 | refuse (`--allow %s`) | %s |\n",
+		group_name(ROUTE_GROUP_UNKNOWN), unknown_route.why);
 }

@@ -288,6 +288,8 @@ void proxy_audit(struct proxy *p, const struct conn *c)
 			 (json_int_t)c->resp_bytes, "duration_ms",
 			 (json_int_t)(c->started_ms ? now_ms() - c->started_ms : 0), "action",
 			 c->note ? c->note : "relayed");
+	if (line != NULL && c->reason[0] != '\0')
+		json_object_set_new(line, "reason", json_string(c->reason));
 	if (line != NULL) {
 		json_dumpf(line, f, JSON_COMPACT);
 		fputc('\n', f);

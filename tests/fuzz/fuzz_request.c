@@ -199,6 +199,17 @@ static void check_route(const struct req *r)
 
 		route = route_lookup(r->method, path);
 		CHECK(route != NULL, "no row for %s", path);
+		/* Fail closed: a write is never a read, a refused row refuses. */
+		CHECK(route->action != ROUTE_READ || r->method == HTTP_GET ||
+			      r->method == HTTP_HEAD || r->method == HTTP_OPTIONS,
+		      "%s %s relayed as a read", llhttp_method_name(r->method), path);
+		if (route->action == ROUTE_REFUSE) {
+			char msg[512];
+
+			CHECK(route_policy(route, r->method, path, "", 0, 0, msg, sizeof(msg)) == -403 &&
+				      strncmp(msg, "ci-wrap: refused ", 17) == 0,
+			      "%s %s not refused", llhttp_method_name(r->method), path);
+		}
 		CHECK(strcmp(path, "*") == 0 || path[0] == '/', "path %s", path);
 		CHECK(n == 1 || path[n - 1] != '/', "trailing slash in %s", path);
 		CHECK(strstr(path, "//") == NULL, "empty segment in %s", path);
@@ -238,6 +249,42 @@ static void check_route(const struct req *r)
 	}
 }
 
+/* The daemon joins the changes= values with newlines and parses them as a
+ * Dockerfile (bufio.ScanLines drops a trailing \r; a line continues when it
+ * ends in the escape character and blanks, and '# escape=' can make that
+ * '`'): does every line before ours end, and no directive come first? */
+static bool changes_end_lines(const char *q, size_t len)
+{
+	char *vals[64];
+	int n;
+	bool ok = true;
+
+	/* The model's values are C strings: a NUL would hide where a line
+	 * ends (the daemon reads past it), so such queries are not judged. */
+	if (memmem(q, len, "%00", 3) != NULL)
+		return true;
+	n = go_query_values(q, len, "changes", vals, 64);
+
+	for (int v = 0; v < n; v++) {
+		for (char *line = vals[v]; ok && v < n - 1 && line != NULL;) {
+			char *nl = strchr(line, '\n');
+			size_t end = nl ? (size_t)(nl - line) : strlen(line);
+
+			if (end > 0 && line[end - 1] == '\r')
+				end--;
+			while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+				end--;
+			if (end > 0 && (line[end - 1] == '\\' || line[end - 1] == '`'))
+				ok = false;
+			if (v == 0 && line == vals[0] && line[strspn(line, " \t")] == '#')
+				ok = false;
+			line = nl ? nl + 1 : NULL;
+		}
+		free(vals[v]);
+	}
+	return ok || n == 64; /* more than the model keeps: not judged */
+}
+
 static void check_query(enum rewrite_kind kind, const struct rewrite_spec *sp, const char *q,
 			size_t qlen)
 {
@@ -247,7 +294,8 @@ static void check_query(enum rewrite_kind kind, const struct rewrite_spec *sp, c
 	int labels = 0, parents = 0, imports = 0;
 	int rc = rewrite_query(kind, sp, q, qlen, &out, &outlen, &err);
 
-	CHECK(rc == 1 || rc == 0 || rc == -400, "rc %d", rc);
+	CHECK(rc == 1 || rc == 0 || rc == -400 || (rc == -403 && kind != REWRITE_BUILD_QUERY),
+	      "rc %d", rc);
 	/* Does the client's query name an import? */
 	key = malloc(qlen + 1);
 	for (size_t a = 0; a <= qlen;) {
@@ -316,6 +364,7 @@ static void check_query(enum rewrite_kind kind, const struct rewrite_spec *sp, c
 		CHECK(last != NULL, "no changes= in %s", out);
 		CHECK(strncmp(tail ? tail + 1 : out, "changes=", 8) == 0, "ours not last: %s", out);
 		CHECK(label_change_is_ours(last), "changes=%s", last);
+		CHECK(changes_end_lines(out, outlen), "a change continues into ours: %s", out);
 	}
 	free(last);
 	free(key);
@@ -330,14 +379,15 @@ static void check_body(enum rewrite_kind kind, const struct rewrite_spec *sp, co
 	char *out = NULL;
 	size_t outlen = 0;
 	json_error_t jerr;
-	json_t *root;
+	json_t *root, *volumes = NULL;
 	const char *why;
-	int rc = rewrite_body(kind, sp, body, len, &out, &outlen, NULL, &err);
+	int rc = rewrite_body(kind, sp, body, len, &out, &outlen, &volumes, &err);
 
 	if (rc < 0) {
-		CHECK(rc == -400 || rc == -413 || rc == -415, "rc %d", rc);
-		CHECK(out == NULL && err.msg[0] != '\0', "refusal without a message");
-		CHECK(rc != -413 || len > sp->max_body, "413 for %zu bytes", len);
+		CHECK(rc == -400 || rc == -403 || rc == -413 || rc == -415, "rc %d", rc);
+		CHECK(out == NULL && volumes == NULL && err.msg[0] != '\0',
+		      "refusal without a message");
+		CHECK(rc != -403 || kind == REWRITE_CONTAINER_CREATE, "403 for kind %d", kind);
 		return;
 	}
 	CHECK(rc == 0 && out != NULL && outlen == strlen(out), "rc %d", rc);
@@ -345,6 +395,13 @@ static void check_body(enum rewrite_kind kind, const struct rewrite_spec *sp, co
 	CHECK(json_is_object(root), "output is not one object (%s): %s", jerr.text, out);
 	CHECK(body_is_labelled(root, kind == REWRITE_CONTAINER_CREATE, sp->cgroup_parent, &why),
 	      "%s: %s", why, out);
+	if (kind == REWRITE_CONTAINER_CREATE) {
+		CHECK(mounts_are_labelled(root, &why), "%s: %s", why, out);
+		CHECK(binds_are_created(root, volumes, &why), "%s: %s", why, out);
+		CHECK(json_array_size(volumes) <= REWRITE_MAX_IMPLICIT_VOLUMES, "%zu volumes",
+		      json_array_size(volumes));
+	}
+	json_decref(volumes);
 	json_decref(root);
 	free(out);
 }

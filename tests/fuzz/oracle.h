@@ -332,4 +332,223 @@ static ORACLE_UNUSED bool body_is_labelled(json_t *root, bool container, const c
 	return true;
 }
 
+
+/* ---- a model of Go 1.19 decoding HostConfig.Mounts -------------------------- */
+
+/* What the daemon needs of one decoded Mount to create its volume: the Type,
+ * whether VolumeOptions is set, and its Labels (NULL: a nil map). */
+struct go_mount {
+	json_t *type;	  /* the last non-null Type value decoded, or NULL */
+	bool has_opts;	  /* VolumeOptions is a non-nil pointer */
+	json_t *labels;	  /* VolumeOptions.Labels as a map (owned), or NULL */
+};
+
+#define GO_MOUNTS_MAX 4096
+
+struct go_mounts {
+	struct go_mount m[GO_MOUNTS_MAX]; /* the backing array, cap entries used */
+	size_t len, cap;		 /* Go's len and cap */
+	bool overflow;			 /* more than GO_MOUNTS_MAX: not modelled */
+};
+
+static ORACLE_UNUSED void go_mount_zero(struct go_mount *m)
+{
+	json_decref(m->labels);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Decode one VolumeOptions object into m (keys in order, Go's folds). */
+static ORACLE_UNUSED void go_decode_volume_options(struct go_mount *m, json_t *o)
+{
+	const char *k, *lk;
+	json_t *v, *lv;
+
+	m->has_opts = true;
+	json_object_foreach(o, k, v)
+	{
+		if (!go_folds(k, "labels"))
+			continue;
+		if (json_is_null(v)) {
+			json_decref(m->labels);
+			m->labels = NULL;
+		} else if (json_is_object(v)) {
+			if (m->labels == NULL)
+				m->labels = json_object();
+			json_object_foreach(v, lk, lv)
+				json_object_set(m->labels, lk, lv);
+		}
+	}
+}
+
+static ORACLE_UNUSED void go_decode_mount(struct go_mount *m, json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		if (go_folds(k, "type") && !json_is_null(v)) {
+			m->type = v;
+		} else if (go_folds(k, "volumeoptions")) {
+			if (json_is_null(v)) {
+				m->has_opts = false;
+				json_decref(m->labels);
+				m->labels = NULL;
+			} else if (json_is_object(v)) {
+				go_decode_volume_options(m, v);
+			}
+		}
+	}
+}
+
+/* encoding/json decode.go array() into a []Mount that may hold elements. */
+static ORACLE_UNUSED void go_decode_mounts_array(struct go_mounts *s, json_t *a)
+{
+	size_t n = json_is_array(a) ? json_array_size(a) : 0;
+
+	if (!json_is_array(a) || n == 0) {
+		for (size_t i = 0; i < s->cap; i++)
+			go_mount_zero(&s->m[i]);
+		s->len = s->cap = 0; /* null: nil; []: a new empty slice */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(a, i);
+
+		if (i >= s->cap) {
+			size_t newcap = s->cap + s->cap / 2 < 4 ? 4 : s->cap + s->cap / 2;
+
+			if (newcap > GO_MOUNTS_MAX) {
+				s->overflow = true;
+				return;
+			}
+			for (size_t j = s->len; j < s->cap; j++)
+				go_mount_zero(&s->m[j]); /* not copied to the new array */
+			s->cap = newcap;
+		}
+		if (i >= s->len)
+			s->len = i + 1;
+		if (json_is_object(e))
+			go_decode_mount(&s->m[i], e);
+	}
+	if (n < s->len)
+		s->len = n;
+}
+
+/* The mounts the daemon decodes from root: every HostConfig spelling in
+ * order into one pointer (null resets it), every Mounts spelling of each. */
+static ORACLE_UNUSED void go_decode_all_mounts(json_t *root, struct go_mounts *s)
+{
+	const char *k, *hk;
+	json_t *hc, *v;
+
+	memset(s, 0, sizeof(*s));
+	json_object_foreach(root, k, hc)
+	{
+		if (!go_folds(k, "hostconfig"))
+			continue;
+		if (!json_is_object(hc)) {
+			go_decode_mounts_array(s, json_null());
+			continue;
+		}
+		json_object_foreach(hc, hk, v)
+		{
+			if (go_folds(hk, "mounts"))
+				go_decode_mounts_array(s, v);
+		}
+	}
+}
+
+static ORACLE_UNUSED void go_mounts_free(struct go_mounts *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		go_mount_zero(&s->m[i]);
+}
+
+/* Does every volume mount the daemon would decode carry our labels in its
+ * VolumeOptions? */
+static ORACLE_UNUSED bool mounts_are_labelled(json_t *root, const char **why)
+{
+	static struct go_mounts s;
+	const char *k;
+	json_t *v;
+	bool ok = true;
+
+	go_decode_all_mounts(root, &s);
+	for (size_t i = 0; i < s.len && ok && !s.overflow; i++) {
+		const struct go_mount *m = &s.m[i];
+
+		if (!json_is_string(m->type) || strcmp(json_string_value(m->type), "volume") != 0)
+			continue;
+		if (!m->has_opts || m->labels == NULL) {
+			*why = "a volume mount without VolumeOptions.Labels";
+			ok = false;
+			break;
+		}
+		json_object_foreach(our_labels, k, v)
+		{
+			if (!json_equal(json_object_get(m->labels, k), v)) {
+				*why = "a volume mount's label is not ours";
+				ok = false;
+				break;
+			}
+		}
+	}
+	go_mounts_free(&s);
+	return ok;
+}
+
+/* Is the volume of each bind of obj's Binds spellings ("name:/path") in
+ * volumes, a create with our labels? */
+static ORACLE_UNUSED bool binds_of_created(json_t *obj, json_t *volumes)
+{
+	const char *k;
+	json_t *binds, *v, *req;
+	size_t i, j;
+
+	json_object_foreach(obj, k, binds)
+	{
+		if (!go_folds(k, "binds") || !json_is_array(binds))
+			continue;
+		json_array_foreach(binds, i, v)
+		{
+			const char *bind = json_string_value(v), *colon;
+			bool found = false;
+
+			if (bind == NULL || bind[0] == '/' || (colon = strchr(bind, ':')) == NULL ||
+			    colon == bind)
+				continue;
+			json_array_foreach(volumes, j, req)
+			{
+				const char *name = json_string_value(json_object_get(req, "Name"));
+
+				found |= name != NULL && strlen(name) == (size_t)(colon - bind) &&
+					 memcmp(name, bind, (size_t)(colon - bind)) == 0 &&
+					 json_equal(json_object_get(req, "Labels"), our_labels);
+			}
+			if (!found)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Is every volume a bind names, at the top or in a HostConfig spelling,
+ * created first by the proxy, labelled? */
+static ORACLE_UNUSED bool binds_are_created(json_t *root, json_t *volumes, const char **why)
+{
+	const char *k;
+	json_t *v;
+	bool ok = binds_of_created(root, volumes);
+
+	json_object_foreach(root, k, v)
+	{
+		if (go_folds(k, "hostconfig") && json_is_object(v))
+			ok = ok && binds_of_created(v, volumes);
+	}
+	if (!ok)
+		*why = "a bind's volume is not created first, labelled";
+	return ok;
+}
+
 #endif

@@ -44,6 +44,65 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Encode r as UTF-8 into buf, NUL-terminated. */
+static void utf8_encode(uint32_t r, char *buf)
+{
+	unsigned char *b = (unsigned char *)buf;
+
+	if (r < 0x80) {
+		*b++ = (unsigned char)r;
+	} else if (r < 0x800) {
+		*b++ = (unsigned char)(0xc0 | r >> 6);
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	} else if (r < 0x10000) {
+		*b++ = (unsigned char)(0xe0 | r >> 12);
+		*b++ = (unsigned char)(0x80 | ((r >> 6) & 0x3f));
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	} else {
+		*b++ = (unsigned char)(0xf0 | r >> 18);
+		*b++ = (unsigned char)(0x80 | ((r >> 12) & 0x3f));
+		*b++ = (unsigned char)(0x80 | ((r >> 6) & 0x3f));
+		*b++ = (unsigned char)(0x80 | (r & 0x3f));
+	}
+	*b = '\0';
+}
+
+/* Go 1.21+ folds every key rune to the smallest of its SimpleFold orbit;
+ * tests/unit/go-folds.go walks every orbit: only U+017F ('s') and U+212A
+ * ('k') reach an ASCII letter. Every rune, inside a field name, folds to
+ * exactly the letters that list says. */
+static void key_folds_every_rune(void **state)
+{
+	char key[16];
+
+	(void)state;
+	for (uint32_t r = 0x80; r <= 0x10ffff; r++) {
+		if (r >= 0xd800 && r <= 0xdfff)
+			continue;
+		key[0] = 'a';
+		utf8_encode(r, key + 1);
+		strcat(key, "b");
+		for (char c = 'a'; c <= 'z'; c++) {
+			char name[4] = { 'a', c, 'b', '\0' };
+			bool want = (r == 0x17f && c == 's') || (r == 0x212a && c == 'k');
+
+			if (rewrite_key_folds_to(key, name) != want)
+				fail_msg("U+%04X against '%c': Go %s", (unsigned)r, c,
+					 want ? "matches it" : "does not match it");
+		}
+	}
+	/* ASCII: letters fold with their case, nothing else folds. */
+	for (int c = 1; c < 0x80; c++) {
+		char k[2] = { (char)c, '\0' };
+
+		for (char t = 'a'; t <= 'z'; t++) {
+			char name[2] = { t, '\0' };
+
+			assert_int_equal(rewrite_key_folds_to(k, name), tolower(c) == t);
+		}
+	}
+}
+
 /* ---- oracles ------------------------------------------------------------------ */
 
 /* Go's encoding/json key match, written out independently of rewrite.c:
@@ -667,6 +726,180 @@ static void mounts_volume_labelled(void **state)
 	json_decref(root);
 }
 
+/* The Mounts of root's HostConfig spellings: one "Mounts" key in those that
+ * have any, all equal to want (a JSON text). */
+static void assert_mounts(json_t *root, const char *want)
+{
+	json_auto_t *w = json_loads(want, 0, NULL);
+	const char *key, *hkey;
+	json_t *hc, *v;
+	int n = 0;
+
+	assert_non_null(w);
+	json_object_foreach(root, key, hc)
+	{
+		if (!go_folds(key, "hostconfig"))
+			continue;
+		json_object_foreach(hc, hkey, v)
+		{
+			if (go_folds(hkey, "mounts") && strcmp(hkey, "Mounts") != 0)
+				fail_msg("a second spelling of Mounts survived: %s", hkey);
+		}
+		v = json_object_get(hc, "Mounts");
+		if (v == NULL)
+			continue; /* decodes into what the others left: the same */
+		if (!json_equal(v, w))
+			fail_msg("%s.Mounts = %s, want %s", key, json_dumps(v, JSON_COMPACT), want);
+		n++;
+	}
+	if (json_array_size(w) > 0 && n == 0)
+		fail_msg("no HostConfig spelling has the Mounts %s", want);
+}
+
+#define OURS                                                                                \
+	"{\"ci-wrap.session\":\"sess-1\",\"ci-wrap.job\":\"job-1\",\"ci-wrap.owner\":"     \
+	"\"host/boot/42/1000\",\"team\":\"infra\"}"
+
+/* issue 15 item 4: spellings of Mounts and of its fields decode as Go 1.19's
+ * decoder does (the last spelling wins, a null pointer or map resets, a later
+ * array decodes into the elements an earlier one left), and what is written
+ * is that one result, each volume mount labelled. */
+static void mounts_go_decoding(void **state)
+{
+	json_t *root;
+
+	(void)state;
+	/* Two spellings of VolumeOptions, the last null: labelled anyway. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\","
+			    "\"Target\":\"/d\",\"VolumeOptions\":{\"Labels\":{\"a\":\"1\"}},"
+			    "\"volumeoptions\":null}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v\",\"Target\":\"/d\","
+			    "\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Labels spelled twice inside, the last null; NoCopy and DriverConfig
+	 * merged field by field; unknown keys dropped as Go ignores them. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"tYpe\":\"volume\",\"\xc5\xbfource\":\"v\","
+			    "\"VolumeOptions\":{\"labels\":{\"a\":\"1\"},\"NoCopy\":true,"
+			    "\"DriverConfig\":{\"Name\":\"local\"},\"x\":1},"
+			    "\"VOLUMEOPTIONS\":{\"LABELS\":null,\"NoCopy\":null,"
+			    "\"driverconfig\":{\"Options\":{\"o\":\"1\"}}}}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v\",\"VolumeOptions\":{"
+			    "\"NoCopy\":true,\"DriverConfig\":{\"Name\":\"local\",\"Options\":{\"o\":"
+			    "\"1\"}},\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* A second Mounts spelling decodes into the first one's element. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v1\","
+			    "\"Target\":\"/a\"}],\"mounts\":[{\"Source\":\"v2\","
+			    "\"VolumeOptions\":null}]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"Source\":\"v2\",\"Target\":\"/a\","
+			    "\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Past len but within cap: a stale element is decoded into. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Target\":\"/a\"},{\"Type\":\"volume\","
+			    "\"Source\":\"b\"},{}],\"mounts\":[{}],\"MOUNTS\":[{},{\"Target\":\"/z\"}]}}"));
+	assert_mounts(root, "[{\"Target\":\"/a\"},{\"Type\":\"volume\",\"Source\":\"b\","
+			    "\"Target\":\"/z\",\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Every element up to cap is revived before the array grows. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{},{},{},{\"Type\":\"volume\"}],"
+			    "\"mounts\":[{}],\"MOUNTS\":[{},{},{},{},{\"Target\":\"/e\"}]}}"));
+	assert_mounts(root, "[{},{},{},{\"Type\":\"volume\",\"VolumeOptions\":{\"Labels\":" OURS
+			    "}},{\"Target\":\"/e\"}]");
+	json_decref(root);
+	/* An empty array or null empties it; a null HostConfig resets it. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\"}],\"mounts\":[]}}"));
+	assert_mounts(root, "[]");
+	json_decref(root);
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"x\"}]},"
+			    "\"hostconfig\":null,\"HOSTCONFIG\":{\"Mounts\":[{\"Target\":\"/t\"}]}}"));
+	assert_mounts(root, "[{\"Target\":\"/t\"}]");
+	json_decref(root);
+	/* A null element leaves the element as it was. */
+	root = rewrite_ok(REWRITE_CONTAINER_CREATE,
+			  S("{\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\"}],\"mounts\":[null]}}"));
+	assert_mounts(root, "[{\"Type\":\"volume\",\"VolumeOptions\":{\"Labels\":" OURS "}}]");
+	json_decref(root);
+	/* Types the daemon refuses are refused here. */
+	assert_refused(REWRITE_CONTAINER_CREATE, S("{\"HostConfig\":{\"Mounts\":{}}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE, S("{\"HostConfig\":{\"Mounts\":[1]}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE,
+		       S("{\"HostConfig\":{\"Mounts\":[{\"VolumeOptions\":[]}]}}"), -400);
+	assert_refused(REWRITE_CONTAINER_CREATE,
+		       S("{\"HostConfig\":{\"Mounts\":[{\"VolumeOptions\":{\"Labels\":{\"a\":1}}}]}}"),
+		       -400);
+}
+
+/* A create body whose Binds are n entries over `distinct` volume names. */
+static char *binds_body(size_t n, size_t distinct, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	FILE *f = open_memstream(&buf, &cap);
+
+	fputs("{\"Image\":\"a\",\"HostConfig\":{\"Binds\":[", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\"vol-%zu:/d%zu\"", i ? "," : "", i % distinct, i);
+	fputs("]}}", f);
+	fclose(f);
+	*len = strlen(buf);
+	return buf;
+}
+
+/* issue 15 item 9: implicit volumes per create are capped, and their
+ * creates count against the body budget. */
+static void binds_capped(void **state)
+{
+	struct rewrite_spec sp = spec;
+	struct cw_error err;
+	json_t *root, *volumes = NULL;
+	char *body, *out = NULL;
+	size_t len, outlen;
+
+	(void)state;
+	sp.max_body = 16u << 20;
+	body = binds_body(REWRITE_MAX_IMPLICIT_VOLUMES, REWRITE_MAX_IMPLICIT_VOLUMES, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 0);
+	assert_int_equal(json_array_size(volumes), REWRITE_MAX_IMPLICIT_VOLUMES);
+	json_decref(volumes);
+	free(out);
+	free(body);
+	body = binds_body(REWRITE_MAX_IMPLICIT_VOLUMES + 1, REWRITE_MAX_IMPLICIT_VOLUMES + 1, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 -403);
+	assert_non_null(strstr(err.msg, "256"));
+	assert_null(volumes);
+	free(body);
+	/* 200,000 binds of a few names: one volume create per name. */
+	body = binds_body(200000, 3, &len);
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 0);
+	assert_int_equal(json_array_size(volumes), 3);
+	json_decref(volumes);
+	free(out);
+	free(body);
+	/* The volume creates count with the body against max_body. */
+	body = binds_body(200, 200, &len);
+	assert_int_equal(rewrite(REWRITE_CONTAINER_CREATE, &sp, body, len, &root, &err), 0);
+	json_decref(root);
+	sp.max_body = len + 1000;
+	assert_int_equal(rewrite_body(REWRITE_CONTAINER_CREATE, &sp, body, len, &out, &outlen,
+				      &volumes, &err),
+			 -413);
+	assert_null(volumes);
+	free(body);
+}
+
 /* ---- commit --------------------------------------------------------------------- */
 
 /* Rewrite a container create and return the volume creates it asks for
@@ -1152,10 +1385,86 @@ static void changes_query(void **state)
 	query_free(&out);
 }
 
+/* issue 15 item 1: the daemon joins changes= with newlines and parses them as
+ * a Dockerfile; a client line that continues (or a directive) would swallow
+ * or reinterpret the LABEL appended last. */
+static void changes_continuation_refused(void **state)
+{
+	static const char *bad[] = {
+		"changes=CMD%20echo%20%5C",		   /* CMD echo \ */
+		"changes=CMD%20echo%20%5C%20%09",	   /* trailing blanks after it */
+		"changes=CMD%20echo%20%5C%0D",		   /* \r before the newline */
+		"changes=LABEL%20ci-wrap.session%3Dforged&changes=CMD%20%60",
+		"changes=ENV%20A%3D1%20%5C%0A%23%20c",	   /* a comment line after it */
+		"changes=%23%20escape%3D%60%0ACMD%20x",	   /* a parser directive */
+		"changes=%20%20%23%20syntax%3Dx",
+		"changes=CMD+echo+%5C",			   /* '+' is a space */
+	};
+	struct query out;
+	struct cw_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (int k = 0; k < 2; k++) {
+			enum rewrite_kind kind = k ? REWRITE_IMPORT_QUERY : REWRITE_CHANGES_QUERY;
+			char q[256];
+
+			snprintf(q, sizeof(q), "fromSrc=-&%s", bad[i]);
+			if (rewrite_q(kind, &spec, q, strlen(q), &out, &err) != -403)
+				fail_msg("not refused: %s", q);
+			assert_non_null(strstr(err.msg, "changes"));
+		}
+	}
+	/* Even a continuation inside the client's own text is refused (simpler
+	 * than tracking which line comes last); '#' and '\\' inside a line are
+	 * kept. */
+	assert_int_equal(rewrite_q(REWRITE_CHANGES_QUERY, &spec,
+				   S("changes=ENV%20A%3D1%20%5C%0A%20B%3D2"), &out, &err),
+			 -403);
+	assert_int_equal(rewrite_q(REWRITE_CHANGES_QUERY, &spec,
+				   S("changes=LABEL%20a%3D%23%5Cx%20b%3D%22%5C%5C%22"), &out, &err),
+			 1);
+	assert_string_equal(out.p[0].val, "LABEL a=#\\x b=\"\\\\\"");
+	query_free(&out);
+}
+
+/* issue 15 item 2: a start body below API 1.24 replaces the HostConfig. */
+static void start_body_refused(void **state)
+{
+	static const char *ok[] = { "", "{}", "null", " {} ", "\r\nnull", "  " };
+	static const char *bad[] = {
+		"{\"CgroupParent\":\"/\"}", "{}      ", "[]", "0", "{ }", "nul", "{}{}",
+		"{\"Binds\":[\"v:/d\"]}",
+	};
+	struct cw_error err;
+	char *out;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		out = NULL;
+		assert_int_equal(rewrite_body(REWRITE_START_BODY, &spec, ok[i], strlen(ok[i]), &out,
+					      &len, NULL, &err),
+				 0);
+		assert_int_equal(len, 0); /* forwarded as no body at all */
+		free(out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (rewrite_body(REWRITE_START_BODY, &spec, bad[i], strlen(bad[i]), &out, &len,
+				 NULL, &err) != -403)
+			fail_msg("start body not refused: %s", bad[i]);
+		assert_non_null(strstr(err.msg, "HostConfig"));
+	}
+	assert_int_equal(rewrite_body(REWRITE_START_BODY, &spec, NULL, 0, &out, &len, NULL, &err),
+			 0);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(key_folds),
+		cmocka_unit_test(key_folds_every_rune),
 		cmocka_unit_test(binds_name_volumes),
 		cmocka_unit_test(binds_spellings_and_driver),
 		cmocka_unit_test(labels_added),
@@ -1176,6 +1485,8 @@ int main(void)
 		cmocka_unit_test(parent_wrong_type),
 		cmocka_unit_test(parent_unset),
 		cmocka_unit_test(mounts_volume_labelled),
+		cmocka_unit_test(mounts_go_decoding),
+		cmocka_unit_test(binds_capped),
 		cmocka_unit_test(commit_empty),
 		cmocka_unit_test(commit_config),
 		cmocka_unit_test(build_query_merges),
@@ -1184,6 +1495,8 @@ int main(void)
 		cmocka_unit_test(build_query_invalid_labels),
 		cmocka_unit_test(import_query),
 		cmocka_unit_test(changes_query),
+		cmocka_unit_test(changes_continuation_refused),
+		cmocka_unit_test(start_body_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -341,7 +341,7 @@ static void lookup_hijack(void **state)
 	assert_true(route_of(HTTP_POST, "/v1.41/exec/ABC/start/")->flags & ROUTE_HIJACK);
 	/* Not hijacks. */
 	assert_relay_row(route_lookup(HTTP_POST, "/containers/abc/attach/x"));
-	assert_relay_row(route_lookup(HTTP_POST, "/containers/abc/start"));
+	assert_false(route_lookup(HTTP_POST, "/containers/abc/start")->flags & ROUTE_HIJACK);
 	assert_relay_row(route_lookup(HTTP_POST, "/exec/abc/resize"));
 	assert_relay_row(route_lookup(HTTP_POST, "/sessions"));
 	assert_relay_row(route_lookup(HTTP_POST, "/session/x"));
@@ -370,7 +370,6 @@ static void lookup_unknown(void **state)
 	(void)state;
 	assert_relay_row(route_lookup(HTTP_GET, "/_ping"));
 	assert_relay_row(route_lookup(HTTP_GET, "/containers/json"));
-	assert_relay_row(route_lookup(HTTP_POST, "/containers/abc/start"));
 	assert_relay_row(route_lookup(HTTP_POST, "/containers/create/x"));
 	assert_relay_row(route_lookup(HTTP_POST, "/containers/creat"));
 	assert_relay_row(route_lookup(HTTP_POST, "/containers/createx"));
@@ -415,6 +414,180 @@ static void lookup_through_canonical(void **state)
 	assert_relay_row(route_of(HTTP_GET, "/v1.41/containers/create"));
 }
 
+/* ---- the write surface: fail closed, groups, BuildKit -------------------------- */
+
+/* The policy's answer for method and target (through the canonical path). */
+static int policy_of(uint8_t method, const char *target, unsigned allow, char *msg, size_t n)
+{
+	const char *q = strchr(target, '?');
+	const struct route *r = route_of(method, target);
+
+	return route_policy(r, method, out, q ? q + 1 : "", q ? strlen(q + 1) : 0, allow, msg, n);
+}
+
+static void assert_refused(uint8_t method, const char *target, const char *option)
+{
+	char msg[512];
+
+	if (policy_of(method, target, 0, msg, sizeof(msg)) != -403)
+		fail_msg("%s %s not refused", llhttp_method_name(method), target);
+	if (strncmp(msg, "ci-wrap: refused ", 17) != 0 || strstr(msg, option) == NULL)
+		fail_msg("%s %s: message '%s' does not name %s", llhttp_method_name(method),
+			 target, msg, option);
+}
+
+static void assert_passes(uint8_t method, const char *target, unsigned allow)
+{
+	char msg[512];
+
+	if (policy_of(method, target, allow, msg, sizeof(msg)) != 0)
+		fail_msg("%s %s refused: %s", llhttp_method_name(method), target, msg);
+}
+
+static void policy_fail_closed(void **state)
+{
+	(void)state;
+	/* issue 15 item 8: plugins. */
+	assert_refused(HTTP_POST, "/v1.41/plugins/pull?remote=vieux/sshfs", "--allow plugins");
+	assert_refused(HTTP_POST, "/plugins/create?name=x", "--allow plugins");
+	assert_refused(HTTP_POST, "/v1.25/plugins/vieux/sshfs:latest/enable", "--allow plugins");
+	assert_refused(HTTP_POST, "/plugins/x/upgrade", "--allow plugins");
+	assert_refused(HTTP_POST, "/plugins/x/set", "--allow plugins");
+	assert_refused(HTTP_DELETE, "/plugins/a/b", "--allow plugins");
+	/* Swarm. */
+	assert_refused(HTTP_POST, "/swarm/init", "--allow swarm");
+	assert_refused(HTTP_POST, "/v1.24/swarm/join", "--allow swarm");
+	assert_refused(HTTP_POST, "/swarm/leave?force=1", "--allow swarm");
+	assert_refused(HTTP_POST, "/swarm/update", "--allow swarm");
+	assert_refused(HTTP_POST, "/swarm/unlock", "--allow swarm");
+	assert_refused(HTTP_POST, "/services/abc/update?version=3", "--allow swarm");
+	assert_refused(HTTP_POST, "/secrets/abc/update", "--allow swarm");
+	assert_refused(HTTP_POST, "/configs/abc/update", "--allow swarm");
+	assert_refused(HTTP_POST, "/nodes/abc/update", "--allow swarm");
+	assert_refused(HTTP_DELETE, "/nodes/abc", "--allow swarm");
+	/* Prunes remove what the session did not make. */
+	assert_refused(HTTP_POST, "/containers/prune", "--allow prune");
+	assert_refused(HTTP_POST, "/v1.12/images/prune", "--allow prune");
+	assert_refused(HTTP_POST, "/volumes/prune", "--allow prune");
+	assert_refused(HTTP_POST, "/networks/prune", "--allow prune");
+	assert_refused(HTTP_POST, "/build/prune", "--allow prune");
+	/* Writes nobody reviewed, whatever the method. */
+	assert_refused(HTTP_POST, "/containers/create/x", "--allow unknown");
+	assert_refused(HTTP_POST, "/no/such/route", "--allow unknown");
+	assert_refused(HTTP_PUT, "/volumes/x", "--allow unknown");
+	assert_refused(HTTP_PATCH, "/containers/x", "--allow unknown");
+	assert_refused(HTTP_DELETE, "/swarm", "--allow unknown");
+	assert_refused(HTTP_POST, "/containers/x/checkpoints", "--allow checkpoints");
+	assert_refused(HTTP_DELETE, "/containers/x/checkpoints/c1", "--allow checkpoints");
+	/* Reviewed writes and every read pass. */
+	assert_passes(HTTP_POST, "/containers/x/kill", 0);
+	assert_passes(HTTP_POST, "/containers/a/b/stop", 0); /* moby's {name:.*} */
+	assert_passes(HTTP_POST, "/containers/x/update", 0);
+	assert_passes(HTTP_DELETE, "/containers/x?v=1", 0);
+	assert_passes(HTTP_DELETE, "/images/registry:5000/a/b:1", 0);
+	assert_passes(HTTP_POST, "/images/registry:5000/a/b/tag?repo=c", 0);
+	assert_passes(HTTP_POST, "/networks/n/connect", 0);
+	assert_passes(HTTP_DELETE, "/volumes/v", 0);
+	assert_passes(HTTP_POST, "/auth", 0);
+	assert_passes(HTTP_GET, "/plugins", 0);
+	assert_passes(HTTP_GET, "/anything/at/all", 0);
+	assert_passes(HTTP_HEAD, "/_ping", 0);
+	assert_passes(HTTP_OPTIONS, "/plugins/pull", 0);
+	/* An operator's --allow relays its group, and only it. */
+	assert_passes(HTTP_POST, "/plugins/pull", ROUTE_GROUP_PLUGINS);
+	assert_passes(HTTP_POST, "/swarm/init", ROUTE_GROUP_SWARM);
+	assert_passes(HTTP_POST, "/no/such/route", ROUTE_GROUP_UNKNOWN);
+	assert_refused(HTTP_POST, "/plugins/pull", "--allow plugins");
+	{
+		char msg[512];
+
+		assert_int_equal(policy_of(HTTP_POST, "/swarm/init", ROUTE_GROUP_PLUGINS, msg,
+					   sizeof(msg)),
+				 -403);
+	}
+}
+
+/* issue 15 item 3: BuildKit builds are refused, the classic builder is not. */
+static void policy_buildkit(void **state)
+{
+	(void)state;
+	assert_refused(HTTP_POST, "/v1.41/build?version=2&t=x", "DOCKER_BUILDKIT=0");
+	assert_refused(HTTP_POST, "/build?t=x&version=%32", "--allow-buildkit");
+	assert_refused(HTTP_POST, "/build?version=1&version=2", "--allow-buildkit");
+	assert_refused(HTTP_POST, "/grpc", "--allow buildkit");
+	assert_passes(HTTP_POST, "/build?version=1", 0);
+	assert_passes(HTTP_POST, "/build?t=x", 0);
+	assert_passes(HTTP_POST, "/build?xversion=2&version=22", 0);
+	assert_passes(HTTP_POST, "/build?version=2;x=1", 0); /* Go skips the pair */
+	assert_passes(HTTP_POST, "/build?version=2", ROUTE_GROUP_BUILDKIT);
+	assert_passes(HTTP_POST, "/grpc", ROUTE_GROUP_BUILDKIT);
+	assert_passes(HTTP_POST, "/session", 0);
+}
+
+static void allow_parse(void **state)
+{
+	unsigned mask = 0;
+	char bad[64];
+
+	(void)state;
+	assert_int_equal(route_allow_parse("swarm,plugins", &mask, bad, sizeof(bad)), 0);
+	assert_int_equal(mask, ROUTE_GROUP_SWARM | ROUTE_GROUP_PLUGINS);
+	assert_int_equal(route_allow_parse(" buildkit, ,prune ", &mask, bad, sizeof(bad)), 0);
+	assert_int_equal(mask, ROUTE_GROUP_SWARM | ROUTE_GROUP_PLUGINS | ROUTE_GROUP_BUILDKIT |
+				       ROUTE_GROUP_PRUNE);
+	assert_int_equal(route_allow_parse("", &mask, bad, sizeof(bad)), 0);
+	assert_int_equal(route_allow_parse("swarm,plugin", &mask, bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "plugin");
+	assert_int_equal(route_allow_parse("all", &mask, bad, sizeof(bad)), -1);
+}
+
+/* "**" is moby's {name:.*}: one or more segments, tried at every boundary. */
+static void lookup_name_segments(void **state)
+{
+	const struct route *r;
+
+	(void)state;
+	r = route_lookup(HTTP_POST, "/containers/a/b/c/start");
+	assert_int_equal(r->body, REWRITE_START_BODY);
+	r = route_lookup(HTTP_POST, "/containers/start/start");
+	assert_int_equal(r->body, REWRITE_START_BODY);
+	assert_int_equal(route_lookup(HTTP_POST, "/containers//start")->action, ROUTE_REFUSE);
+	assert_int_equal(route_lookup(HTTP_POST, "/containers/start")->action, ROUTE_REFUSE);
+	/* The checkpoint rows come before DELETE /containers/{name}. */
+	assert_int_equal(route_lookup(HTTP_DELETE, "/containers/x/checkpoints/y")->group,
+			 ROUTE_GROUP_CHECKPOINTS);
+	assert_int_equal(route_lookup(HTTP_DELETE, "/containers/x/y")->action, ROUTE_RELAY);
+}
+
+/* docs/write-surface.md carries the table as route_print_table() prints it. */
+static void table_matches_docs(void **state)
+{
+	char *printed = NULL, *doc = NULL, *begin, *end;
+	size_t plen = 0, dlen = 0;
+	FILE *f = open_memstream(&printed, &plen);
+	FILE *d = fopen("docs/write-surface.md", "r");
+
+	(void)state;
+	route_print_table(f);
+	fclose(f);
+	if (d == NULL)
+		fail_msg("docs/write-surface.md: cannot open (run from the repository root)");
+	f = open_memstream(&doc, &dlen);
+	for (int c; (c = fgetc(d)) != EOF;)
+		fputc(c, f);
+	fclose(f);
+	fclose(d);
+	begin = strstr(doc, "<!-- BEGIN ROUTES -->\n");
+	end = strstr(doc, "<!-- END ROUTES -->");
+	assert_non_null(begin);
+	assert_non_null(end);
+	begin += strlen("<!-- BEGIN ROUTES -->\n");
+	if ((size_t)(end - begin) != plen || memcmp(begin, printed, plen) != 0)
+		fail_msg("docs/write-surface.md is stale: run make docs");
+	free(printed);
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +612,11 @@ int main(void)
 		cmocka_unit_test(lookup_star_one_segment),
 		cmocka_unit_test(lookup_unknown),
 		cmocka_unit_test(lookup_through_canonical),
+		cmocka_unit_test(policy_fail_closed),
+		cmocka_unit_test(policy_buildkit),
+		cmocka_unit_test(allow_parse),
+		cmocka_unit_test(lookup_name_segments),
+		cmocka_unit_test(table_matches_docs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
