@@ -26,7 +26,7 @@ compare "none-vs-true" -- "$bin" --no-cgroup -- true ::: true
 compare "pool-vs-true" -- "$bin" -- true ::: true
 if [[ $driver == systemd ]]; then
 	compare "pool-vs-systemd-run" -- "$bin" -- true ::: \
-		systemd-run --quiet --scope --slice=ci-wrap-bench.slice true
-	systemctl stop ci-wrap-bench.slice 2>/dev/null
+		systemd-run --quiet --scope --slice=ci_wrap-bench.slice true
+	systemctl stop ci_wrap-bench.slice 2>/dev/null
 fi
 exit 0
