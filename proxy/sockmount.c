@@ -107,9 +107,13 @@ static int swap_binds(json_t *binds, const struct sockmount *sm, size_t *budget,
 	int changed = 0;
 
 	for (i = 0; i < n; i++) {
+		const char *bind = json_string_value(json_array_get(binds, i));
+
+		if (bind == NULL || bind[0] != '/')
+			continue; /* a volume's name: nothing to stat */
 		if ((*budget)-- == 0) {
 			json_decref(extra);
-			cw_error_set(err, 0, "more than %d bind mounts in one create",
+			cw_error_set(err, 0, "more than %d host-path bind mounts in one create",
 				     SOCKMOUNT_MAX_BINDS);
 			return -400;
 		}
@@ -186,14 +190,15 @@ static int swap_mounts(json_t *mounts, const struct sockmount *sm, size_t *budge
 
 	json_array_foreach(mounts, i, m)
 	{
+		if (!json_is_object(m))
+			continue;
 		if ((*budget)-- == 0) {
 			json_decref(extra);
-			cw_error_set(err, 0, "more than %d bind mounts in one create",
+			cw_error_set(err, 0, "more than %d host-path bind mounts in one create",
 				     SOCKMOUNT_MAX_BINDS);
 			return -400;
 		}
-		if (json_is_object(m))
-			changed += swap_mount(m, sm, extra);
+		changed += swap_mount(m, sm, extra);
 	}
 	json_array_extend(mounts, extra);
 	json_decref(extra);

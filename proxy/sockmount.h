@@ -19,7 +19,8 @@
 
 #include "../common/error.h"
 
-/* Bind sources looked at per create, at most: each costs a stat(). */
+/* Host-path bind sources looked at per create, at most: each costs a
+ * stat() on the event loop; more is refused with 400. */
 #define SOCKMOUNT_MAX_BINDS 4096
 
 struct sockmount {
