@@ -54,6 +54,7 @@ result() { # "ok"|"not ok" NAME [REASON]
 	if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 finish() {
+	local IFS=,
 	echo "# vm: timings: ${timing[*]:-none}"
 	echo "$passed passed, $failed failed"
 	((failed == 0))
@@ -107,7 +108,7 @@ kvm_cpu() {
 			-kernel "$image/vmlinuz" -append "console=ttyS0 earlyprintk=serial panic=-1" \
 			-serial "file:$work/probe" -nic none </dev/null >/dev/null 2>&1 &
 		p=$!
-		for ((i = 0; i < 100; i++)); do
+		for ((i = 0; i < 40; i++)); do
 			grep -qs 'Linux version' "$work/probe" && break
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.1
