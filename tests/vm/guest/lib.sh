@@ -54,6 +54,8 @@ cw_inner() { # [CI-WRAP OPTIONS] -- FUNCTION [ARGS]: FUNCTION as ci-wrap's comma
 
 _vm_case_cleanup() {
 	local rc=$? pids ids
+	# ci-wrap's stderr (and the inner command's) for the console log.
+	((rc != 0)) && [[ -s $WORK/err ]] && tail -n 20 "$WORK/err" | sed 's/^/stderr: /' >&2
 	pids=$(jobs -p)
 	# shellcheck disable=SC2086 # one pid per word
 	[[ -n $pids ]] && kill -KILL $pids 2>/dev/null
