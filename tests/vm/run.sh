@@ -54,8 +54,9 @@ result() { # "ok"|"not ok" NAME [REASON]
 	if [[ $1 == ok ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 finish() {
-	local IFS=,
-	echo "# vm: timings: ${timing[*]:-none}"
+	local t line=""
+	for t in "${timing[@]}"; do line+="${line:+, }$t"; done
+	echo "# vm: timings: ${line:-none}"
 	echo "$passed passed, $failed failed"
 	((failed == 0))
 	exit
@@ -174,6 +175,15 @@ if ((shell)); then
 	echo "# vm: $accel; console on this terminal (root, no password); Ctrl-a x quits qemu"
 	echo "# vm: the binary and tests are in /mnt/ci-wrap${share:+, $share is /mnt/host}"
 	exec "$qemu" "${args[@]}" -display none -serial mon:stdio -serial null
+fi
+
+# One test VM at a time on this machine (2 cores: two guests under TCG each
+# take twice as long, and both may hit their time limit).
+lock=$(dirname "$image")/.run.lock
+exec 8>"$lock"
+if ! flock -n 8; then
+	echo "# vm: waiting for another VM run to end (lock $lock)"
+	flock 8
 fi
 
 console=$work/console.log results=$work/results.log
