@@ -174,7 +174,8 @@ if ((shell)); then
 	fi
 	echo "# vm: $accel; console on this terminal (root, no password); Ctrl-a x quits qemu"
 	echo "# vm: the binary and tests are in /mnt/ci-wrap${share:+, $share is /mnt/host}"
-	exec "$qemu" "${args[@]}" -display none -serial mon:stdio -serial null
+	"$qemu" "${args[@]}" -display none -serial mon:stdio -serial null
+	exit
 fi
 
 # One test VM at a time on this machine (2 cores: two guests under TCG each
