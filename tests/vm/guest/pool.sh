@@ -199,20 +199,23 @@ inner_fork_bomb() {
 	# Each copy starts two more and waits: it stops only at the pids limit.
 	printf '#!/bin/sh\nsh "$0" & sh "$0" & wait\n' >"$WORK/bomb.sh"
 	sh "$WORK/bomb.sh" &
-	# Until a fork is refused (seconds under TCG). Before hierarchical event
-	# counts (pids.events.local, Linux 6.13) the kernel counts a refused fork
-	# in pids.events of the forking task's cgroup (the leaf), not of the one
-	# whose limit refused it (the pool): the subtree is added up.
-	wait_until 40 eval '(($(bomb_events "$pool") > 0))'
+	# Until the bomb reaches the limit (seconds under TCG), then for 3 s more:
+	# pids.current must never pass it. pids.events "max" is only noted: on
+	# this kernel (6.1) it stayed 0 in the pool and in the leaf while
+	# pids.current sat at 64 (a refused fork is counted in the forking task's
+	# own cgroup before Linux 6.13's hierarchical counts).
+	wait_until 40 eval '(($(cat "$CG$pool/pids.current") >= 64 || $(bomb_events "$pool") > 0))'
+	local i max=0
+	for ((i = 0; i < 15; i++)); do
+		cur=$(cat "$CG$pool/pids.current" 2>&1)
+		[[ $cur =~ ^[0-9]+$ ]] || fail "pids.current of the pool: '$cur'"
+		((cur > max)) && max=$cur
+		sleep 0.2
+	done
 	events=$(bomb_events "$pool")
-	cur=$(cat "$CG$pool/pids.current" 2>&1)
-	note "pids.current $cur under --pids 64; pids.events max: pool $(sed -n 's/^max //p' "$CG$pool/pids.events"), subtree $events"
-	if ! [[ $cur =~ ^[0-9]+$ ]] || ((cur > 64)); then
-		fail "pids.current of the pool is '$cur' under --pids 64"
-	fi
-	if ! [[ $events =~ ^[0-9]+$ ]] || ((events == 0)); then
-		fail "the fork bomb never hit --pids 64 in 40 s (pids.events max '$events', pids.current $cur)"
-	fi
+	note "pids.current at most $max under --pids 64; pids.events max: pool $(sed -n 's/^max //p' "$CG$pool/pids.events"), subtree $events; dmesg: $(dmesg | grep -c 'fork rejected by pids') 'fork rejected' lines"
+	((max <= 64)) || fail "pids.current of the pool reached $max under --pids 64"
+	((max == 64 || events > 0)) || fail "the fork bomb did not reach --pids 64 in 40 s (pids.current at most $max, pids.events max $events)"
 	exit 0 # the bomb goes on: teardown must end it
 }
 
