@@ -41,7 +41,8 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check unit integration asan setup demo bench docs install uninstall fmt clean deb
+.PHONY: FORCE all check check-vm unit integration asan setup demo bench docs install uninstall \
+	fmt clean deb
 
 all: $(BIN)
 
@@ -81,10 +82,16 @@ unit: $(UNIT_TESTS)
 integration: $(BIN)
 	tests/integration/run.sh ./$(BIN)
 
-# The whole suite against a real dockerd; ends with "N passed, N failed".
+# The whole suite against a real dockerd, then the VM stage (a Debian 12 guest:
+# cgroup v2, docker's systemd and cgroupfs drivers); ends with "N passed, N failed".
 check: setup
 	$(MAKE) all $(UNIT_TESTS)
-	tests/run-all.sh ./$(BIN) $(UNIT_TESTS)
+	tests/run-all.sh --vm ./$(BIN) $(UNIT_TESTS)
+
+# The VM stage alone: builds (once, cached) the guest image and boots it.
+check-vm: setup
+	$(MAKE) all
+	tests/vm/run.sh ./$(BIN)
 
 # The same tests, built with AddressSanitizer and UBSan.
 asan: setup

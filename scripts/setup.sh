@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a Debian 12 host (as root) for building and testing ci-wrap:
-# build/test packages, a running dockerd on /var/run/docker.sock, and the local
+# build/test packages (qemu and debootstrap for the VM stage, tests/vm), a running dockerd on /var/run/docker.sock, and the local
 # test image ci-wrap-test/busybox:latest (nothing can be pulled: no registry).
 # Idempotent: prints one line per action taken; a second run does nothing.
 set -euo pipefail
@@ -9,8 +9,9 @@ PACKAGES=(
 	gcc make pkg-config libev-dev libjansson-dev libcurl4-openssl-dev
 	libcgroup-dev node-llhttp libcmocka-dev docker.io busybox-static socat
 	haproxy python3-docker docker-compose clang libclang-rt-14-dev jq curl
-	procps iproute2 util-linux cgroup-tools
-	prometheus debhelper dpkg-dev fakeroot lintian man-db libsystemd-dev
+	procps iproute2 util-linux cgroup-tools libsystemd-dev
+	prometheus debhelper dpkg-dev fakeroot lintian man-db
+	qemu-system-x86 debootstrap e2fsprogs
 )
 DOCKER_SOCK=/var/run/docker.sock
 DOCKERD_LOG=/var/log/ci-wrap-dockerd.log

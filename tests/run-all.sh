@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Run the unit tests, then the integration tests, and end with one line
-# "N passed, N failed" for both together.
+# Run the unit tests, then the integration tests, then (with --vm, or
+# CIWRAP_VM=1) the VM stage (tests/vm/run.sh: the pool on a Debian 12 guest with
+# cgroup v2, for docker's systemd and cgroupfs drivers), and end with one line
+# "N passed, N failed" for all together.
 #
-#   tests/run-all.sh BINARY [UNIT_TEST_BINARY...]
+#   tests/run-all.sh [--vm] BINARY [UNIT_TEST_BINARY...]
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+vm=0
+[[ ${CIWRAP_VM:-} == 1 ]] && vm=1
+if [[ ${1:-} == --vm ]]; then
+	vm=1
+	shift
+fi
 bin=$1
 shift
 passed=0 failed=0 skipped=0
@@ -39,6 +47,10 @@ echo "# unit tests"
 run_part unit "$here/unit/run.sh" "$@"
 echo "# integration tests"
 run_part integration "$here/integration/run.sh" "$bin"
+if ((vm)); then
+	echo "# VM tests"
+	run_part vm "$here/vm/run.sh" "$bin"
+fi
 echo
 if ((skipped)); then
 	echo "$passed passed, $failed failed, $skipped skipped"
