@@ -41,7 +41,7 @@ ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 .DELETE_ON_ERROR:
 
-.PHONY: FORCE all check check-vm unit integration asan setup demo bench docs install uninstall \
+.PHONY: FORCE all check check-vm unit integration asan setup demo bench bench-vm docs install uninstall \
 	fmt clean deb
 
 all: $(BIN)
@@ -107,6 +107,11 @@ demo: setup
 bench: setup
 	$(MAKE) all
 	bench/run.sh ./$(BIN)
+
+# The pool's set-up cost per cgroup manager, inside the Debian 12 VM.
+bench-vm: setup
+	$(MAKE) all
+	CIWRAP_VM_BENCH=1 tests/vm/run.sh ./$(BIN)
 
 # The man page's option list and README's --help block, from the option table
 # (the integration tests check that they are up to date).

@@ -16,7 +16,8 @@
 # CIWRAP_VM_ACCEL (kvm or tcg; default kvm where /dev/kvm works),
 # CIWRAP_VM_LOG (keep the guest console log there), CIWRAP_VM_TESTS (words:
 # run only guest cases whose "driver/case" name contains one),
-# CIWRAP_VM_DRIVERS (default "systemd cgroupfs").
+# CIWRAP_VM_DRIVERS (default "systemd cgroupfs"), CIWRAP_VM_BENCH=1 (run
+# bench/vm-startup.sh, the pool's cost per manager, instead of the tests).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -144,6 +145,15 @@ timing+=("accelerator probe $((SECONDS - tk)) s")
 mkdir -p "$work/disk"
 cp "$bin" "$work/disk/ci-wrap"
 cp -r "$here/guest" "$work/disk/guest"
+# CIWRAP_VM_BENCH=1: bench/vm-startup.sh runs in place of the tests.
+if [[ ${CIWRAP_VM_BENCH:-} == 1 ]]; then
+	mkdir -p "$work/disk/bench"
+	cp "$root/bench/vm-startup.sh" "$work/disk/bench/"
+	cc -O2 -o "$work/disk/bench/timeit" "$root/bench/timeit.c" || {
+		result "not ok" vm/bench "cannot build bench/timeit.c"
+		finish
+	}
+fi
 {
 	printf 'CIWRAP_VM_TESTS=%q\n' "${CIWRAP_VM_TESTS:-}"
 	printf 'CIWRAP_VM_DRIVERS=%q\n' "${CIWRAP_VM_DRIVERS:-systemd cgroupfs}"

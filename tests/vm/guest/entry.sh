@@ -117,6 +117,11 @@ else
 			continue
 		fi
 		say "ok - vm/$driver/daemon"
+		if [[ -x $dir/bench/timeit ]]; then
+			bash "$dir/bench/vm-startup.sh" "$dir/bench/timeit" "$dir/ci-wrap" "$driver" 30 |
+				sed 's/^/# bench: /' >&3
+			continue
+		fi
 		CI_WRAP=$dir/ci-wrap VM_DRIVER=$driver VM_FILTER=$CIWRAP_VM_TESTS IMG=$IMG \
 			bash "$dir/guest/pool.sh"
 		say "# guest: $driver driver: $((SECONDS - t)) s"
