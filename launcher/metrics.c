@@ -145,6 +145,9 @@ static void add_session(json_t *state, const struct metrics_session *m)
 	if (m->proxy) {
 		add_int(state, "requests", (json_int_t)m->proxy->requests);
 		add_int(state, "denied", (json_int_t)m->proxy->denied);
+		for (int r = 0; r < PROXY_DENY__COUNT; r++)
+			add_int(section(state, "denied_by"), proxy_deny_name(r),
+				(json_int_t)m->proxy->denied_by[r]);
 	}
 	if (m->pool && m->pool->oom_kills > 0)
 		add_int(state, "oom_kills", m->pool->oom_kills);
@@ -175,6 +178,21 @@ static void by_kind(FILE *f, json_t *state, const char *key, const char *name, c
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
 		fprintf(f, "%s{kind=\"%s\"} %lld\n", name, teardown_kind_name(k),
 			(long long)get_int(o, teardown_kind_name(k)));
+}
+
+/* Refused requests, one sample per reason (enum proxy_deny). */
+static void by_reason(FILE *f, json_t *denied_by)
+{
+	const char *name = "ci_wrap_requests_denied_total";
+
+	help_type(f, name,
+		  "Docker API requests the proxies refused, by reason: policy (an unreviewed "
+		  "or refused route, a body that may not pass), too_large, malformed, daemon "
+		  "(unreachable).",
+		  "counter");
+	for (int r = 0; r < PROXY_DENY__COUNT; r++)
+		fprintf(f, "%s{reason=\"%s\"} %lld\n", name, proxy_deny_name(r),
+			(long long)get_int(denied_by, proxy_deny_name(r)));
 }
 
 static void counter(FILE *f, const char *name, const char *help, json_int_t v)
@@ -291,11 +309,7 @@ char *metrics_render(json_t *state, const char *skip)
 		get_int(state, "oom_kills"));
 	counter(f, "ci_wrap_requests_total", "Docker API requests through the proxies.",
 		get_int(state, "requests"));
-	counter(f, "ci_wrap_requests_denied_total",
-		"Docker API requests the proxies refused (isolation, unreviewed "
-		"endpoints, "
-		"bodies that cannot be labelled).",
-		get_int(state, "denied"));
+	by_reason(f, json_object_get(state, "denied_by"));
 	histogram(f, state, &teardown_hist);
 	histogram(f, state, &memory_hist);
 	if (fclose(f) != 0) {

@@ -363,6 +363,22 @@ static void body_free(struct conn *c)
 static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static enum proxy_deny deny_reason(int status)
+{
+	switch (status) {
+	case 403:
+		return PROXY_DENY_POLICY;
+	case 413:
+	case 414:
+	case 431:
+		return PROXY_DENY_TOO_LARGE;
+	case 502:
+		return PROXY_DENY_DAEMON;
+	default:
+		return PROXY_DENY_MALFORMED;
+	}
+}
+
 /* Answer with a Docker-style error and close: after a refusal the framing
  * of whatever follows on the connection can no longer be trusted. */
 static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
@@ -375,6 +391,7 @@ static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->proxy->stats.denied++;
+	c->proxy->stats.denied_by[deny_reason(status)]++;
 	c->status = status;
 	c->note = "refused";
 	snprintf(c->reason, sizeof(c->reason), "%s", msg);

@@ -44,9 +44,22 @@ struct proxy_config {
 	void *images_arg; /* the argument of the three */
 };
 
+/* Why a request was refused, by the status it got. */
+enum proxy_deny {
+	PROXY_DENY_POLICY,    /* 403: a route or body the session may not send */
+	PROXY_DENY_TOO_LARGE, /* 413, 414, 431: more than the proxy reads */
+	PROXY_DENY_MALFORMED, /* 400, 405, 415, 501, 505: not a request it can label */
+	PROXY_DENY_DAEMON,    /* 502: the daemon did not answer */
+	PROXY_DENY__COUNT,
+};
+
+/* "policy", "too_large", "malformed", "daemon". */
+const char *proxy_deny_name(enum proxy_deny reason);
+
 struct proxy_stats {
 	uint64_t requests;		     /* requests routed */
 	uint64_t denied;		     /* requests refused with an error */
+	uint64_t denied_by[PROXY_DENY__COUNT]; /* the same, by reason */
 	uint64_t created[RESOURCE__COUNT];   /* 2xx answers to create calls, by kind */
 	uint64_t connections;		     /* connections accepted */
 	uint64_t create_calls;		     /* requests that may create something, let through */

@@ -234,6 +234,14 @@ void proxy_drain(struct proxy *p, uint64_t timeout_ms, void (*done)(void *arg), 
 		drain_finish(p);
 }
 
+const char *proxy_deny_name(enum proxy_deny reason)
+{
+	static const char *const names[PROXY_DENY__COUNT] = { "policy", "too_large", "malformed",
+							      "daemon" };
+
+	return (unsigned)reason < PROXY_DENY__COUNT ? names[reason] : "malformed";
+}
+
 const struct proxy_stats *proxy_stats(const struct proxy *p)
 {
 	return &p->stats;

@@ -130,7 +130,14 @@ t_metrics_clean() {
 	cw -q --grace "$GRACE" --metrics-dir "$m" -- sh -c '
 		docker volume create >/dev/null && docker run -d "$0" sleep 600 >/dev/null' "$IMG" ||
 		fail "first session failed"
-	CI_WRAP_METRICS_DIR=$m cw -q --grace "$GRACE" -- sh -c 'docker network create "n$$" >/dev/null; exit 3'
+	# The second also sends two requests the proxy refuses: a plugin install
+	# (a route refused by default) and a create whose body is not JSON.
+	CI_WRAP_METRICS_DIR=$m cw -q --grace "$GRACE" -- sh -c '
+		docker network create "n$$" >/dev/null
+		docker plugin install --grant-all-permissions ciwt/none >/dev/null 2>&1
+		curl -s --unix-socket "${DOCKER_HOST#unix://}" -H "Content-Type: application/json" \
+			-d "{bad" http://d/volumes/create >/dev/null
+		exit 3'
 	assert_eq "exit status of the second session" 3 "$?"
 	# From the configuration file, like every option; a missing directory is
 	# a bad option value.
@@ -152,6 +159,9 @@ t_metrics_clean() {
 	assert_sample "$f" 'ci_wrap_teardown_duration_seconds_count' 3
 	assert_sample "$f" 'ci_wrap_session_memory_peak_bytes_count' 3
 	assert_sample "$f" 'ci_wrap_oom_kills_total' 0
+	assert_sample "$f" 'ci_wrap_requests_denied_total{reason="policy"}' 1
+	assert_sample "$f" 'ci_wrap_requests_denied_total{reason="malformed"}' 1
+	assert_sample "$f" 'ci_wrap_requests_denied_total{reason="too_large"}' 0
 	(($(sample "$f" ci_wrap_sessions_started_total) >= 3)) || fail "ci_wrap_sessions_started_total < 3"
 	grep -q '^# HELP ci_wrap_sessions_ended_total ' "$f" || fail "no HELP line"
 	[[ -z $(find "$m" -name '*.tmp') ]] || fail "temporary files left in $m"

@@ -35,7 +35,8 @@ static void exit_classes(void **state)
 /* One session's end: 2 containers made and removed, 1 volume leaked. */
 static void end_one(const char *dir, int exit_status, int64_t peak, uint64_t teardown_ms)
 {
-	struct proxy_stats ps = { .requests = 10, .denied = 1 };
+	struct proxy_stats ps = { .requests = 10, .denied = 1,
+				  .denied_by = { [PROXY_DENY_POLICY] = 1 } };
 	struct teardown_result res = { .leaked = json_pack("[{s:s,s:s,s:s}]", "type", "volume",
 							   "id", "v1", "error", "in use") };
 	struct cgpool_stats pool = { peak, 1.0, peak > (100 << 20) ? 1 : 0 };
@@ -98,7 +99,8 @@ static void concurrent_ends(void **state)
 	assert_line(prom, "ci_wrap_objects_removed_total{kind=\"container\"} 400");
 	assert_line(prom, "ci_wrap_objects_leaked_total{kind=\"volume\"} 200");
 	assert_line(prom, "ci_wrap_requests_total 2000");
-	assert_line(prom, "ci_wrap_requests_denied_total 200");
+	assert_line(prom, "ci_wrap_requests_denied_total{reason=\"policy\"} 200");
+	assert_line(prom, "ci_wrap_requests_denied_total{reason=\"too_large\"} 0");
 	assert_line(prom, "ci_wrap_teardown_duration_seconds_bucket{le=\"0.25\"} 0");
 	assert_line(prom, "ci_wrap_teardown_duration_seconds_bucket{le=\"0.5\"} 200");
 	assert_line(prom, "ci_wrap_teardown_duration_seconds_bucket{le=\"+Inf\"} 200");
