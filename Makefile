@@ -86,7 +86,9 @@ integration: $(BIN)
 # cgroup v2, docker's systemd and cgroupfs drivers); ends with "N passed, N failed".
 check: setup
 	$(MAKE) all $(UNIT_TESTS)
-	tests/run-all.sh --vm ./$(BIN) $(UNIT_TESTS)
+	rm -rf $(BUILD)/vm-deb
+	DEB_BUILD_OPTIONS=nocheck scripts/build-deb.sh $(BUILD)/vm-deb
+	CIWRAP_VM_DEB=$$(ls $(BUILD)/vm-deb/ci-wrap_*.deb) tests/run-all.sh --vm ./$(BIN) $(UNIT_TESTS)
 
 # The VM stage alone: builds (once, cached) the guest image and boots it.
 check-vm: setup

@@ -16,6 +16,8 @@
 # CIWRAP_VM_ACCEL (kvm or tcg; default kvm where /dev/kvm works),
 # CIWRAP_VM_LOG (keep the guest console log there), CIWRAP_VM_TESTS (words:
 # run only guest cases whose "driver/case" name contains one),
+# CIWRAP_VM_DEB (a ci-wrap .deb built from the same tree: the guest installs
+# it and tests the ci-wrap it installed, as make check does),
 # CIWRAP_VM_DRIVERS (default "systemd cgroupfs"), CIWRAP_VM_BENCH=1 (run
 # bench/vm-startup.sh, the pool's cost per manager, instead of the tests).
 set -uo pipefail
@@ -145,6 +147,13 @@ timing+=("accelerator probe $((SECONDS - tk)) s")
 mkdir -p "$work/disk"
 cp "$bin" "$work/disk/ci-wrap"
 cp -r "$here/guest" "$work/disk/guest"
+if [[ -n ${CIWRAP_VM_DEB:-} ]]; then
+	[[ -f $CIWRAP_VM_DEB ]] || {
+		result "not ok" vm/package "CIWRAP_VM_DEB=$CIWRAP_VM_DEB: no such package"
+		finish
+	}
+	cp "$CIWRAP_VM_DEB" "$work/disk/"
+fi
 # CIWRAP_VM_BENCH=1: bench/vm-startup.sh runs in place of the tests.
 if [[ ${CIWRAP_VM_BENCH:-} == 1 ]]; then
 	mkdir -p "$work/disk/bench"
@@ -157,6 +166,7 @@ fi
 {
 	printf 'CIWRAP_VM_TESTS=%q\n' "${CIWRAP_VM_TESTS:-}"
 	printf 'CIWRAP_VM_DRIVERS=%q\n' "${CIWRAP_VM_DRIVERS:-systemd cgroupfs}"
+	printf 'CIWRAP_VM_DEB=%q\n' "${CIWRAP_VM_DEB:+$(basename "$CIWRAP_VM_DEB")}"
 } >"$work/disk/config"
 if ! mkfs.ext4 -q -F -L ci-wrap-tests -d "$work/disk" "$work/tests.ext4" 64M >"$work/mkfs.log" 2>&1; then
 	result "not ok" vm/disk "mkfs.ext4 of the test disk failed: $(tr '\n' ' ' <"$work/mkfs.log")"

@@ -18,7 +18,7 @@ fi
 res=${1:-/dev/ttyS1}
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMG=ci-wrap-test/busybox:latest
-CIWRAP_VM_TESTS="" CIWRAP_VM_DRIVERS="systemd cgroupfs"
+CIWRAP_VM_TESTS="" CIWRAP_VM_DRIVERS="systemd cgroupfs" CIWRAP_VM_DEB=""
 # shellcheck source=/dev/null # written by run.sh
 [[ -r $dir/config ]] && . "$dir/config"
 
@@ -97,11 +97,37 @@ mono_s() { # UNIT: when it became active, in seconds since boot
 }
 say "# guest: active at (s): sysinit.target $(mono_s sysinit.target), containerd $(mono_s containerd.service), docker $(mono_s docker.service)"
 
+# With a package (run.sh --deb, as make check does), the tests run the ci-wrap
+# it installs, which must be the build under test: the package is what gets
+# tested on a current host.
+ci_wrap=$dir/ci-wrap
+install_package() {
+	local want got
+	[[ -n $CIWRAP_VM_DEB ]] || return 0
+	if ! dpkg -i "$dir/$CIWRAP_VM_DEB" >/tmp/dpkg.log 2>&1; then
+		say "not ok - vm/package: dpkg -i $CIWRAP_VM_DEB failed: $(tail -n 3 /tmp/dpkg.log | tr '\n' '|')"
+		return 1
+	fi
+	want=$("$dir/ci-wrap" --version) got=$(/usr/bin/ci-wrap --version)
+	if [[ $got != "$want" ]]; then
+		say "not ok - vm/package: the package's ci-wrap says '$got', the build under test '$want'"
+		return 1
+	fi
+	systemctl is-enabled ci-wrap-reap.timer >/dev/null 2>&1 || {
+		say "not ok - vm/package: ci-wrap-reap.timer is not enabled after the install"
+		return 1
+	}
+	ci_wrap=/usr/bin/ci-wrap
+	say "ok - vm/package: $CIWRAP_VM_DEB installed with dpkg -i, $got, ci-wrap-reap.timer enabled"
+}
+
 if ! wait_docker 120; then
 	say "not ok - vm/boot: dockerd does not answer 120 s after the tests started ($(systemctl is-active docker.service))"
 	journalctl -u docker.service --no-pager | tail -n 30
 elif ! make_test_image; then
 	say "not ok - vm/boot: could not import the test image $IMG"
+elif ! install_package; then
+	: # said why
 else
 	say "# guest: docker answers, test image ready, up $(uptime_s) s"
 	for driver in $CIWRAP_VM_DRIVERS; do
@@ -122,7 +148,7 @@ else
 				sed 's/^/# bench: /' >&3
 			continue
 		fi
-		CI_WRAP=$dir/ci-wrap VM_DRIVER=$driver VM_FILTER=$CIWRAP_VM_TESTS IMG=$IMG \
+		CI_WRAP=$ci_wrap VM_DRIVER=$driver VM_FILTER=$CIWRAP_VM_TESTS IMG=$IMG \
 			bash "$dir/guest/pool.sh"
 		say "# guest: $driver driver: $((SECONDS - t)) s"
 	done

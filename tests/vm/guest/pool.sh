@@ -44,13 +44,15 @@ ci_units() {
 
 units_before() { ci_units >"$WORK/units-before"; }
 
-# What SESSION left: its containers, new ci-wrap*/ci_wrap* units (ci_wrap.slice, the
-# parent, may stay), units and cgroup directories named after it, the pool.
+# What SESSION left: its containers, new ci-wrap*/ci_wrap* units (ci_wrap.slice,
+# the parent, may stay, and so may the package's ci-wrap-reap timer and
+# service, whose run may fall in a case), units and cgroup directories named
+# after it, the pool.
 leftovers() { # SESSION POOL
 	local s=$1 pool=$2 id=${1##*-} left=() x
 	x=$(docker ps -aq --filter "label=ci-wrap.session=$s" | tr '\n' ' ')
 	[[ -n ${x// /} ]] && left+=("containers: $x")
-	x=$(ci_units | comm -13 "$WORK/units-before" - | grep -vx 'ci_wrap.slice' | tr '\n' ' ')
+	x=$(ci_units | comm -13 "$WORK/units-before" - | grep -vx 'ci_wrap.slice' | grep -v '^ci-wrap-reap\.' | tr '\n' ' ')
 	[[ -n ${x// /} ]] && left+=("units: $x")
 	x=$(systemctl list-units --all --plain --no-legend 2>/dev/null | awk '{ print $1 }' | grep -F "$id" | tr '\n' ' ')
 	[[ -n ${x// /} ]] && left+=("units named after it: $x")
