@@ -258,34 +258,6 @@ bool registry_owner_alive(const char *owner)
 	return proc_stat(pid, NULL, &now_start) == 0 && now_start == start;
 }
 
-int registry_get_driver(const char *socket_key, char *driver, size_t size)
-{
-	char path[PATH_MAX], key[256], value[32];
-	_cleanup_free_ char *buf = NULL;
-
-	snprintf(path, sizeof(path), "%s/.cgroup-driver", registry_dir());
-	buf = read_small_file(path, 512);
-	if (buf == NULL || sscanf(buf, "%255s %31s", key, value) != 2 ||
-	    strcmp(key, socket_key) != 0)
-		return -1;
-	snprintf(driver, size, "%s", value);
-	return 0;
-}
-
-void registry_put_driver(const char *socket_key, const char *driver)
-{
-	char path[PATH_MAX], tmp[PATH_MAX + 8], line[320];
-	_cleanup_close_ int fd = -1;
-	int n;
-
-	snprintf(path, sizeof(path), "%s/.cgroup-driver", registry_dir());
-	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
-	n = snprintf(line, sizeof(line), "%s %s\n", socket_key, driver);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, line, (size_t)n) < 0 || rename(tmp, path) < 0)
-		unlink(tmp);
-}
-
 bool registry_claim_label_scan(int interval_s)
 {
 	char path[PATH_MAX], boot[64] = "", last[64] = "";

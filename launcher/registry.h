@@ -74,12 +74,6 @@ bool registry_owner_local(const char *owner);
  * when none ran since this boot or in the last interval_s seconds. */
 bool registry_claim_label_scan(int interval_s);
 
-/* The daemon's cgroup driver as last asked, for the daemon whose socket is
- * (ino, ctime): dockerd makes its socket anew each time it starts, and only
- * a restart can change its driver. 0 and driver filled on a hit. */
-int registry_get_driver(const char *socket_key, char *driver, size_t size);
-void registry_put_driver(const char *socket_key, const char *driver);
-
 /* The summary line a finished session leaves for `ci-wrap stop`. */
 void registry_put_summary(const char *id, const char *line);
 int registry_take_summary(const char *id, char *line, size_t size);

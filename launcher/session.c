@@ -19,8 +19,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
-#include "docker.h"
-#include "registry.h"
+#include "docker-get.h"
 #include "session-internal.h"
 
 /* How long the launcher waits for the daemon's cgroup driver. */
@@ -107,29 +106,22 @@ int session_create(struct session *s, const struct cw_config *cfg, struct cw_err
 	return -1;
 }
 
-/* Docker's cgroup driver, asked in a child so the launcher never maps
- * libcurl, once per daemon start (the registry keeps the answer); NULL if
- * the daemon did not answer. */
+/* Docker's cgroup driver, asked over plain HTTP (docker-get.c: the launcher
+ * never maps libcurl); NULL if the daemon did not answer. Asked at every
+ * start: Debian's docker.socket keeps the socket across daemon restarts, so
+ * nothing on the client's side tells a restart with another driver. */
 static char *daemon_cgroup_driver(const struct cw_config *cfg)
 {
-	json_t *info = NULL;
+	struct docker_get get = { .path = "/info" };
+	struct cw_error err = { 0 };
 	const char *v;
-	char *driver = NULL, key[128], cached[32];
-	struct stat sb;
+	char *driver = NULL;
 
-	if (stat(cfg->docker_socket, &sb) < 0)
-		return NULL;
-	snprintf(key, sizeof(key), "%llu:%llu:%lld.%09ld", (unsigned long long)sb.st_dev,
-		 (unsigned long long)sb.st_ino, (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec);
-	if (registry_get_driver(key, cached, sizeof(cached)) == 0)
-		return xstrdup(cached);
-	if (docker_get_in_child(cfg->docker_socket, "/info", INFO_TIMEOUT_MS, &info) == 200 &&
-	    (v = json_string_value(json_object_get(info, "CgroupDriver"))) != NULL &&
-	    strspn(v, "abcdefghijklmnopqrstuvwxyz") == strlen(v) && strlen(v) < sizeof(cached)) {
+	if (docker_get_many(cfg->docker_socket, &get, 1, INFO_TIMEOUT_MS, &err) == 0 &&
+	    get.status == 200 &&
+	    (v = json_string_value(json_object_get(get.answer, "CgroupDriver"))) != NULL)
 		driver = xstrdup(v);
-		registry_put_driver(key, driver);
-	}
-	json_decref(info);
+	docker_get_free(&get, 1);
 	return driver;
 }
 
