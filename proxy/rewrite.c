@@ -518,8 +518,7 @@ static char *bind_volume_name(const char *bind)
 	return strndup(bind, (size_t)(colon - bind));
 }
 
-/* The value of obj's last key folding to name, or NULL. */
-static json_t *folded_value(json_t *obj, const char *name)
+json_t *rewrite_folded_value(json_t *obj, const char *name)
 {
 	const char *key;
 	json_t *value, *found = NULL;
@@ -542,8 +541,8 @@ static json_t *folded_value(json_t *obj, const char *name)
 static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc,
 				struct cw_error *err)
 {
-	json_t *binds = folded_value(obj, "binds");
-	json_t *driver = folded_value(obj, "volumedriver");
+	json_t *binds = rewrite_folded_value(obj, "binds");
+	json_t *driver = rewrite_folded_value(obj, "volumedriver");
 	json_t *bind;
 	size_t i;
 

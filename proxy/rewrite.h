@@ -69,6 +69,10 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 /* Does the query (as Go's url.ParseQuery reads it) have a pair key=value? */
 bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value);
 
+/* The value of obj's last key folding to ascii_lower (Go: the last one
+ * decoded wins), or NULL. */
+json_t *rewrite_folded_value(json_t *obj, const char *ascii_lower);
+
 /* Does key equal ascii_lower under Go's encoding/json folding, old (Go <=
  * 1.20) and new (1.21+, SimpleFold orbits), which agree on ASCII names:
  * ASCII case, U+017F for 's', U+212A for 'k'? */

@@ -124,20 +124,6 @@ static int swap_binds(json_t *binds, const struct sockmount *sm, size_t *budget,
 	return changed;
 }
 
-/* The value of m's last key folding to name (Go: the last one decoded wins). */
-static json_t *last_folded(json_t *m, const char *name)
-{
-	const char *key;
-	json_t *value, *found = NULL;
-
-	json_object_foreach(m, key, value)
-	{
-		if (rewrite_key_folds_to(key, name))
-			found = value;
-	}
-	return found;
-}
-
 /* Set every spelling of name in m to value. */
 static void set_folded(json_t *m, const char *name, const char *value)
 {
@@ -155,8 +141,8 @@ static void set_folded(json_t *m, const char *name, const char *value)
  * a second mount appended to extra. */
 static int swap_mount(json_t *m, const struct sockmount *sm, json_t *extra)
 {
-	json_t *type = last_folded(m, "type"), *src = last_folded(m, "source");
-	json_t *dst = last_folded(m, "target");
+	json_t *type = rewrite_folded_value(m, "type"), *src = rewrite_folded_value(m, "source");
+	json_t *dst = rewrite_folded_value(m, "target");
 	const char *rest = NULL;
 	_cleanup_free_ char *target = NULL;
 
