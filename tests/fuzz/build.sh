@@ -38,9 +38,11 @@ for lib in cgroup; do
 	fi
 done
 
-mkdir -p "$OUT/obj"
+mkdir -p "$OUT/obj" "$OUT/include"
+# cli.c includes the version.h the Makefile writes; the fuzz build has its own.
+printf '#define CI_WRAP_VERSION "fuzz"\n#define CI_WRAP_COMMIT "fuzz"\n' >"$OUT/include/version.h"
 cflags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE \
-	-DCI_WRAP_VERSION=\"fuzz\" -I$LLHTTP_INC $($PKG_CONFIG --cflags jansson libcurl)"
+	-I$OUT/include -I$LLHTTP_INC $($PKG_CONFIG --cflags jansson libcurl)"
 # Objects are rebuilt when their source or any project header changed.
 newest_h=$(ls -t common/*.h proxy/*.h launcher/*.h cgroup/*.h 2>/dev/null | head -n 1)
 objs=()
