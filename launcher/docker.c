@@ -96,6 +96,7 @@ void docker_on_tick(struct docker *d, void (*tick)(void *arg, size_t done, size_
 struct answer {
 	char *data;  /* bytes so far */
 	size_t len;  /* their number */
+	size_t cap;  /* allocated for data */
 	size_t max;  /* keep at most this many */
 };
 
@@ -106,7 +107,15 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	size_t take = a->len + n > a->max ? a->max - a->len : n;
 
 	if (take > 0) {
-		a->data = xrealloc(a->data, a->len + take + 1);
+		/* Doubling: a listing of containers with many mounts runs to
+		 * tens of MiB in 16 KiB pieces, and a copy per piece would make
+		 * reading it quadratic. */
+		if (a->len + take + 1 > a->cap) {
+			a->cap = a->cap ? a->cap * 2 : 16384;
+			if (a->cap < a->len + take + 1)
+				a->cap = a->len + take + 1;
+			a->data = xrealloc(a->data, a->cap);
+		}
 		memcpy(a->data + a->len, ptr, take);
 		a->len += take;
 		a->data[a->len] = '\0';
