@@ -593,9 +593,9 @@ enum resource_kind track_removal(uint8_t method, const char *target, size_t len,
 		if ((size_t)(end - p) <= plen || strncmp(p, kinds[i].prefix, plen) != 0)
 			continue;
 		seg = p + plen;
-		n = strcspn(seg, "/?");
-		if (seg + n > end)
-			n = (size_t)(end - seg);
+		/* The target is not NUL-terminated: scan only up to its query. */
+		for (n = 0; seg + n < end && seg[n] != '/';)
+			n++;
 		if (n == 0 || n >= size)
 			return RESOURCE_NONE;
 		if (method == HTTP_POST &&
