@@ -64,7 +64,11 @@ static bool read_some(struct docker_get *g)
 
 	if (g->len >= GET_ANSWER_MAX)
 		return true;
-	g->buf = xrealloc(g->buf, g->len + GET_CHUNK + 1);
+	/* Doubling: a large listing costs a few copies, not one per read. */
+	if (g->len + GET_CHUNK + 1 > g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 2 * GET_CHUNK;
+		g->buf = xrealloc(g->buf, g->cap);
+	}
 	n = read(g->fd, g->buf + g->len, GET_CHUNK);
 	if (n < 0 && errno == EINTR)
 		return false;
@@ -111,7 +115,7 @@ int docker_get_many(const char *socket_path, struct docker_get *gets, size_t n, 
 		gets[i].status = 0;
 		gets[i].answer = NULL;
 		gets[i].buf = NULL;
-		gets[i].len = 0;
+		gets[i].len = gets[i].cap = 0;
 		gets[i].fd = -1;
 		if (rc == 0 && open_get(socket_path, &gets[i], err) < 0) {
 			rc = -1;
@@ -130,6 +134,18 @@ int docker_get_many(const char *socket_path, struct docker_get *gets, size_t n, 
 			rc = cw_error_set(err, ETIMEDOUT, "GET %s: no answer", gets[i].path);
 	}
 	return rc;
+}
+
+long docker_get_one(const char *socket_path, const char *path, int timeout_ms, json_t **out)
+{
+	struct docker_get get = { .path = path };
+	struct cw_error err;
+
+	docker_get_many(socket_path, &get, 1, timeout_ms, &err);
+	*out = get.answer;
+	get.answer = NULL;
+	docker_get_free(&get, 1);
+	return get.status;
 }
 
 void docker_get_free(struct docker_get *gets, size_t n)

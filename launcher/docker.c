@@ -194,48 +194,6 @@ long docker_call(struct docker *d, const char *method, const char *path, long ti
 	return status;
 }
 
-long docker_get_in_child(const char *socket_path, const char *path, long timeout_ms,
-			 json_t **out)
-{
-	long status = -1;
-	int fds[2];
-	pid_t pid;
-	FILE *f;
-
-	*out = NULL;
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		struct docker *d = docker_open(socket_path);
-		struct cw_error err;
-		json_t *answer = NULL;
-
-		f = fdopen(fds[1], "w");
-		if (f == NULL)
-			_exit(1);
-		fprintf(f, "%ld\n", docker_call(d, "GET", path, timeout_ms, &answer, &err));
-		if (answer)
-			json_dumpf(answer, f, JSON_COMPACT | JSON_ENCODE_ANY);
-		fclose(f);
-		_exit(0);
-	}
-	close(fds[1]);
-	f = pid > 0 ? fdopen(fds[0], "r") : NULL;
-	if (f == NULL) {
-		close(fds[0]);
-	} else {
-		if (fscanf(f, "%ld\n", &status) != 1)
-			status = -1;
-		else
-			*out = json_loadf(f, JSON_DECODE_ANY, NULL);
-		fclose(f);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
-	return status;
-}
-
 /* The daemon's {"message": ...} or the raw start of the answer. */
 static void job_error(struct docker_job *j, const struct answer *a)
 {

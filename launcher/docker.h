@@ -31,12 +31,6 @@ void docker_close(struct docker *d);
 long docker_call(struct docker *d, const char *method, const char *path, long timeout_ms,
 		 json_t **out, struct cw_error *err);
 
-/* GET path from a child process, for a caller that lives as long as a job:
- * libcurl and its libraries are never mapped into it. Same return as
- * docker_call(); *out gets the answer or NULL. */
-long docker_get_in_child(const char *socket_path, const char *path, long timeout_ms,
-			 json_t **out);
-
 /* Run jobs with at most parallel in flight; fills each job's status/error. */
 void docker_run_all(struct docker *d, struct docker_job *jobs, size_t n, size_t parallel);
 

@@ -21,7 +21,7 @@
 #include "../common/util.h"
 #include "../proxy/proxy.h"
 #include "../proxy/sockmount.h"
-#include "docker.h"
+#include "docker-get.h"
 #include "metrics.h"
 #include "reap.h"
 #include "registry.h"
@@ -296,8 +296,9 @@ static json_t *images_now(void *arg)
 	struct session_process *sp = arg;
 	json_t *answer = NULL;
 
-	if (docker_get_in_child(sp->cfg->docker_socket, "/images/json?all=1",
-				IMAGES_NOW_TIMEOUT_MS, &answer) == 200 && json_is_array(answer))
+	if (docker_get_one(sp->cfg->docker_socket, "/images/json?all=1", IMAGES_NOW_TIMEOUT_MS,
+			   &answer) == 200 &&
+	    json_is_array(answer))
 		return answer;
 	json_decref(answer);
 	return NULL;
@@ -360,12 +361,10 @@ static void query_cgroup_driver(struct session_process *sp)
 		return;
 	sp->driver_pid = fork();
 	if (sp->driver_pid == 0) {
-		struct docker *d = docker_open(sp->cfg->docker_socket);
-		struct cw_error err = { 0 };
 		json_t *info = NULL;
 		const char *driver;
 
-		docker_call(d, "GET", "/info", INFO_TIMEOUT_MS, &info, &err);
+		docker_get_one(sp->cfg->docker_socket, "/info", INFO_TIMEOUT_MS, &info);
 		driver = json_string_value(json_object_get(info, "CgroupDriver"));
 		if (driver)
 			(void)!write(pipefd[1], driver, strlen(driver));

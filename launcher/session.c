@@ -112,16 +112,14 @@ int session_create(struct session *s, const struct cw_config *cfg, struct cw_err
  * nothing on the client's side tells a restart with another driver. */
 static char *daemon_cgroup_driver(const struct cw_config *cfg)
 {
-	struct docker_get get = { .path = "/info" };
-	struct cw_error err = { 0 };
+	json_t *info = NULL;
 	const char *v;
 	char *driver = NULL;
 
-	if (docker_get_many(cfg->docker_socket, &get, 1, INFO_TIMEOUT_MS, &err) == 0 &&
-	    get.status == 200 &&
-	    (v = json_string_value(json_object_get(get.answer, "CgroupDriver"))) != NULL)
+	if (docker_get_one(cfg->docker_socket, "/info", INFO_TIMEOUT_MS, &info) == 200 &&
+	    (v = json_string_value(json_object_get(info, "CgroupDriver"))) != NULL)
 		driver = xstrdup(v);
-	docker_get_free(&get, 1);
+	json_decref(info);
 	return driver;
 }
 
