@@ -8,6 +8,7 @@
 #include "../common/log.h"
 #include "docker.h"
 #include "registry.h"
+#include "session.h"
 
 static void end_objects(const struct session_end *e, struct teardown_result *res)
 {
@@ -73,7 +74,7 @@ static void end_pool(const struct session_end *e, struct session_end_result *r)
 
 void session_end_remove_dir(const char *dir)
 {
-	static const char *const sockets[] = { "docker.sock", "containers.sock" };
+	static const char *const sockets[] = { SESSION_SOCKET, SESSION_MOUNTED_SOCKET };
 	const char *base = dir ? strrchr(dir, '/') : NULL;
 	char sock[4200];
 

@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "docker-get.h"
+#include "session-end.h"
 #include "session-internal.h"
 
 /* How long the launcher waits for the daemon's cgroup driver. */
@@ -52,10 +53,10 @@ static int make_private_dir(struct session *s, struct cw_error *err)
 	if (mkdtemp(tmpl) == NULL)
 		return cw_error_set(err, errno, "creating the private directory in %s", tmp);
 	snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
-	if ((size_t)snprintf(s->socket_path, sizeof(s->socket_path), "%s/docker.sock", s->dir) >=
-		    sizeof(s->socket_path) ||
-	    (size_t)snprintf(s->mounted_path, sizeof(s->mounted_path), "%s/containers.sock",
-			     s->dir) >= sizeof(s->mounted_path)) {
+	if ((size_t)snprintf(s->socket_path, sizeof(s->socket_path), "%s/" SESSION_SOCKET,
+			     s->dir) >= sizeof(s->socket_path) ||
+	    (size_t)snprintf(s->mounted_path, sizeof(s->mounted_path),
+			     "%s/" SESSION_MOUNTED_SOCKET, s->dir) >= sizeof(s->mounted_path)) {
 		rmdir(s->dir);
 		return cw_error_set(err, ENAMETOOLONG, "socket path in %s", s->dir);
 	}
@@ -185,12 +186,7 @@ void session_remove_pool(struct session *s)
 
 void session_cleanup(struct session *s)
 {
-	if (s->socket_path[0])
-		unlink(s->socket_path);
-	if (s->mounted_path[0])
-		unlink(s->mounted_path);
-	if (s->dir[0])
-		rmdir(s->dir);
+	session_end_remove_dir(s->dir);
 }
 
 /* What the session process needs to know, sent over the control pair

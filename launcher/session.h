@@ -22,6 +22,11 @@
 #include "../common/error.h"
 #include "cli.h"
 
+/* The sockets in the session's private directory: the command's, and the
+ * one bind-mounted into containers in place of the daemon's. */
+#define SESSION_SOCKET "docker.sock"
+#define SESSION_MOUNTED_SOCKET "containers.sock"
+
 struct session {
 	char id[96];		   /* unique session id: <job>-<8 hex> */
 	char dir[PATH_MAX];	   /* private 0700 directory */
