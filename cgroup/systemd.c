@@ -21,7 +21,6 @@
  * libsystemd is dlopen()ed, as libcurl is: only the launcher that makes the
  * slice and the process that removes it ever map it.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -70,10 +69,7 @@ static struct sdbus_api {
 
 static int sdbus_load(struct cw_error *err)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} syms[] = {
+	static const struct dl_sym syms[] = {
 #define SYM(field, name) { #name, offsetof(struct sdbus_api, field) }
 		SYM(open_system, sd_bus_open_system),
 		SYM(flush_close_unref, sd_bus_flush_close_unref),
@@ -92,20 +88,11 @@ static int sdbus_load(struct cw_error *err)
 		SYM(slot_unref, sd_bus_slot_unref),
 #undef SYM
 	};
-	void *lib;
 
 	if (sd.loaded)
 		return 0;
-	lib = dlopen(LIBSYSTEMD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (lib == NULL)
-		return cw_error_set(err, 0, "cannot load %s: %s", LIBSYSTEMD_SONAME, dlerror());
-	for (size_t i = 0; i < ARRAY_SIZE(syms); i++) {
-		void *fn = dlsym(lib, syms[i].name);
-
-		if (fn == NULL)
-			return cw_error_set(err, 0, "%s has no %s", LIBSYSTEMD_SONAME, syms[i].name);
-		memcpy((char *)&sd + syms[i].offset, &fn, sizeof(fn));
-	}
+	if (dl_load_table(LIBSYSTEMD_SONAME, syms, ARRAY_SIZE(syms), &sd, err) < 0)
+		return -1;
 	sd.loaded = true;
 	return 0;
 }

@@ -1,7 +1,8 @@
-/* util.c - ownership helpers, size and duration parsing. */
+/* util.c - ownership helpers, size and duration parsing, dlopen()ed tables. */
 #include "util.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -187,4 +188,21 @@ int parse_duration(const char *s, int64_t *out_ms)
 		}
 	}
 	return -1;
+}
+
+int dl_load_table(const char *soname, const struct dl_sym *syms, size_t n, void *table,
+		  struct cw_error *err)
+{
+	void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+
+	if (lib == NULL)
+		return cw_error_set(err, 0, "cannot load %s: %s", soname, dlerror());
+	for (size_t i = 0; i < n; i++) {
+		void *fn = dlsym(lib, syms[i].name);
+
+		if (fn == NULL)
+			return cw_error_set(err, 0, "%s has no %s", soname, syms[i].name);
+		memcpy((char *)table + syms[i].offset, &fn, sizeof(fn));
+	}
+	return 0;
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 void cw_freep(void *p);
@@ -60,5 +62,16 @@ int parse_size(const char *s, int64_t *out);
 
 /* Parse "10s", "500ms", "2m", "1h", "1.5s" into milliseconds. */
 int parse_duration(const char *s, int64_t *out_ms);
+
+/* A library's entry points, dlopen()ed on first use into a table of
+ * function pointers: each name goes to the field at its offset. */
+struct dl_sym {
+	const char *name; /* the symbol */
+	size_t offset;	  /* its field in the table */
+};
+
+/* dlopen(soname) and fill table; -1 with err naming what is missing. */
+int dl_load_table(const char *soname, const struct dl_sym *syms, size_t n, void *table,
+		  struct cw_error *err);
 
 #endif

@@ -9,7 +9,6 @@
 #include "docker.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,10 +41,7 @@ static struct curl_api {
 
 static int curl_load(struct cw_error *err)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} syms[] = {
+	static const struct dl_sym syms[] = {
 #define SYM(field, name) { #name, offsetof(struct curl_api, field) }
 		SYM(global_init, curl_global_init),   SYM(easy_init, curl_easy_init),
 		SYM(easy_setopt, curl_easy_setopt),   SYM(easy_perform, curl_easy_perform),
@@ -57,20 +53,11 @@ static int curl_load(struct cw_error *err)
 		SYM(multi_poll, curl_multi_poll),
 #undef SYM
 	};
-	void *lib;
 
 	if (curl.loaded)
 		return 0;
-	lib = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (lib == NULL)
-		return cw_error_set(err, 0, "cannot load %s: %s", LIBCURL_SONAME, dlerror());
-	for (size_t i = 0; i < ARRAY_SIZE(syms); i++) {
-		void *fn = dlsym(lib, syms[i].name);
-
-		if (fn == NULL)
-			return cw_error_set(err, 0, "%s has no %s", LIBCURL_SONAME, syms[i].name);
-		memcpy((char *)&curl + syms[i].offset, &fn, sizeof(fn));
-	}
+	if (dl_load_table(LIBCURL_SONAME, syms, ARRAY_SIZE(syms), &curl, err) < 0)
+		return -1;
 	curl.global_init(CURL_GLOBAL_NOTHING);
 	curl.loaded = true;
 	return 0;
