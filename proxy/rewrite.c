@@ -538,16 +538,12 @@ json_t *rewrite_folded_value(json_t *obj, const char *name)
  * More than REWRITE_MAX_IMPLICIT_VOLUMES names are refused: each is a
  * request to the daemon, and a create with 200,000 binds would otherwise
  * cost a preamble of that many. */
-static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc,
-				struct cw_error *err)
+static int collect_binds(json_t *binds, json_t *driver, const struct rewrite_spec *spec,
+			 json_t *acc, struct cw_error *err)
 {
-	json_t *binds = rewrite_folded_value(obj, "binds");
-	json_t *driver = rewrite_folded_value(obj, "volumedriver");
 	json_t *bind;
 	size_t i;
 
-	if (!json_is_array(binds))
-		return 0;
 	json_array_foreach(binds, i, bind)
 	{
 		_cleanup_free_ char *name = NULL;
@@ -567,6 +563,23 @@ static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, js
 		if (json_is_string(driver) && json_string_length(driver) > 0)
 			json_object_set(req, "Driver", driver);
 		json_object_set_new(acc, name, req);
+	}
+	return 0;
+}
+
+/* Every spelling of Binds is read, not only the last one Go keeps: a
+ * superset costs at most an extra labelled volume. */
+static int collect_bind_volumes(json_t *obj, const struct rewrite_spec *spec, json_t *acc,
+				struct cw_error *err)
+{
+	json_t *driver = rewrite_folded_value(obj, "volumedriver"), *binds;
+	const char *key;
+
+	json_object_foreach(obj, key, binds)
+	{
+		if (rewrite_key_folds_to(key, "binds") && json_is_array(binds) &&
+		    collect_binds(binds, driver, spec, acc, err) < 0)
+			return -1;
 	}
 	return 0;
 }
