@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "../common/error.h"
+#include "../common/kinds.h"
 
 enum rewrite_kind {
 	REWRITE_NONE,		  /* leave as it is */
@@ -25,18 +26,6 @@ enum rewrite_kind {
 	REWRITE_BUILD_QUERY,	  /* query: labels= (JSON), cgroupparent= */
 	REWRITE_CHANGES_QUERY,	  /* query: a last changes=LABEL ... (commit) */
 	REWRITE_IMPORT_QUERY,	  /* query: as CHANGES, for fromSrc= imports only */
-};
-
-enum resource_kind {
-	RESOURCE_NONE,	    /* creates nothing */
-	RESOURCE_CONTAINER, /* POST /containers/create */
-	RESOURCE_NETWORK,   /* POST /networks/create */
-	RESOURCE_VOLUME,    /* POST /volumes/create */
-	RESOURCE_IMAGE,	    /* build, commit, import */
-	RESOURCE_SERVICE,   /* POST /services/create */
-	RESOURCE_SECRET,    /* POST /secrets/create */
-	RESOURCE_CONFIG,    /* POST /configs/create */
-	RESOURCE__COUNT,
 };
 
 struct sockmount;
