@@ -34,6 +34,7 @@ struct cw_config {
 	char *audit_path;	   /* --audit-log FILE, or NULL */
 	bool no_cgroup;		   /* run without a pool */
 	unsigned allow;		   /* refused route groups to relay (enum route_group) */
+	bool isolation_off;	   /* --isolation off: no ownership checks (proxy/owner.h) */
 	int verbosity;		   /* cw_log_level */
 	char *session;		   /* stop --session ID */
 	bool dry_run;		   /* reap --dry-run */

@@ -453,6 +453,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.allowed_uid = getuid(),
 		.audit = sp->audit,
 		.allow = sp->cfg->allow,
+		.isolation_off = sp->cfg->isolation_off,
 		.images_now = images_now,
 		.image_loaded = image_loaded,
 		.volume_made = volume_made,
