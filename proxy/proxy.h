@@ -11,6 +11,7 @@
 #define CI_WRAP_PROXY_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -30,6 +31,9 @@ struct proxy_config {
 	uid_t allowed_uid;	     /* peers with another uid (but root) are refused */
 	FILE *audit;		     /* one JSON line per request, or NULL */
 	unsigned allow;		     /* refused route groups relayed (enum route_group) */
+	/* --isolation off: other sessions' objects are visible and what was
+	 * made outside ci-wrap may be removed (proxy/owner.h). */
+	bool isolation_off;
 	/* The images that exist now (GET /images/json?all=1: a new reference
 	 * for the caller), asked before and after an image load: what the
 	 * load names and was not there before is the session's. NULL (or a
