@@ -25,6 +25,7 @@
 #include "http.h"
 #include "proxy-internal.h"
 #include "owner.h"
+#include "refs.h"
 #include "track.h"
 
 /* Why llhttp paused. */
@@ -793,12 +794,70 @@ static void request_forward(struct conn *c)
 }
 
 /* A body to rewrite is complete: forward the rewritten request. */
+static void request_held_forward(struct conn *c);
+
+/* The objects the body names are checked: forward it, or refuse. */
+static void on_refs_verdict(void *arg, int status, const char *msg)
+{
+	struct conn *c = arg;
+
+	c->owner_refs = NULL;
+	if (status != 0) {
+		conn_refuse(c, status, "%s", msg);
+	} else {
+		request_held_forward(c);
+		c->state = REQ_DONE;
+	}
+	finish_callback(c);
+}
+
+/* Does the rewritten body name objects the session may not use? 0 to go
+ * on, 1 when refused or waiting (REQ_CHECK, the request held). */
+static int request_refs(struct conn *c)
+{
+	json_auto_t *refs = NULL;
+	char msg[512];
+	int rc;
+
+	if (c->proxy->cfg.isolation_off)
+		return 0;
+	refs = refs_of_body(c->route->body, c->held_mem[2], c->held_len[2]);
+	if (refs == NULL)
+		return 0;
+	rc = owner_check_refs(c->proxy->owner, refs, on_refs_verdict, c, &c->owner_refs, msg,
+			      sizeof(msg));
+	if (rc < 0)
+		conn_refuse(c, -rc, "%s", msg);
+	else if (rc == 1)
+		c->state = REQ_CHECK;
+	return rc == 0 ? 0 : 1;
+}
+
+/* Queue the held request (volume creates, head, body) for the daemon. */
+static void request_held_forward(struct conn *c)
+{
+	bool pre = c->held_mem[0] != NULL;
+
+	inject(c, c->held_mem, c->held_len);
+	memset(c->held_mem, 0, sizeof(c->held_mem));
+	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
+}
+
+static void held_free(struct conn *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(c->held_mem); i++)
+		free(c->held_mem[i]);
+	memset(c->held_mem, 0, sizeof(c->held_mem));
+}
+
+/* A body to rewrite is complete: forward the rewritten request, once the
+ * objects it names are known to be usable. */
 static void request_rewrite(struct conn *c)
 {
 	struct cw_error err = { 0 };
 	json_auto_t *volumes = NULL;
-	char *body = NULL, *head, *pre = NULL;
-	size_t body_len = 0, head_len, pre_len = 0;
+	char *body = NULL;
+	size_t body_len = 0;
 	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
 			      &body_len, &volumes, &err);
 
@@ -807,12 +866,16 @@ static void request_rewrite(struct conn *c)
 		conn_refuse(c, -rc, "%s", err.msg);
 		return;
 	}
+	held_free(c);
 	if (volumes != NULL)
-		pre = volume_preamble(c, volumes, &pre_len);
-	head = http_rebuild_head(c->body_head, c->head.len, c->body_target, c->body_target_len,
-				 (long long)body_len, c->head.expect_continue, &head_len);
-	inject(c, (char *[3]){ pre, head, body }, (size_t[3]){ pre_len, head_len, body_len });
-	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
+		c->held_mem[0] = volume_preamble(c, volumes, &c->held_len[0]);
+	c->held_mem[1] = http_rebuild_head(c->body_head, c->head.len, c->body_target,
+					   c->body_target_len, (long long)body_len,
+					   c->head.expect_continue, &c->held_len[1]);
+	c->held_mem[2] = body;
+	c->held_len[2] = body_len;
+	if (request_refs(c) == 0)
+		request_held_forward(c);
 }
 
 static void request_cycle_end(struct conn *c)
@@ -834,7 +897,7 @@ static void request_complete(struct conn *c)
 {
 	if (c->state == REQ_BUFFER) {
 		request_rewrite(c);
-		if (c->state == REQ_REFUSED || c->dead)
+		if (c->state == REQ_REFUSED || c->state == REQ_CHECK || c->dead)
 			return;
 	}
 	c->state = REQ_DONE;
@@ -1263,6 +1326,8 @@ void conn_free(struct conn *c)
 	free(c->body_target);
 	track_end(c);
 	owner_cancel(c->owner_q);
+	owner_refs_cancel(c->owner_refs);
+	held_free(c);
 	filter_free(c);
 	flow_drop_injection(&c->req);
 	flow_drop_injection(&c->resp);

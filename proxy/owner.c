@@ -13,6 +13,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "inspect.h"
+#include "refs.h"
 #include "llhttp.h"
 #include "track.h"
 
@@ -315,40 +316,43 @@ static int ask(struct owner_query *q, const char *fmt, const char *name)
 	return q->inspect ? 0 : -1;
 }
 
-int owner_check(struct owner *o, uint8_t method, const char *canonical, const char *decoded,
-		bool alters, owner_done_fn done, void *arg, struct owner_query **qp, char *msg,
-		size_t msgsz)
+/* Check one subject: see owner_check(). s is copied. */
+static int check_subject(struct owner *o, const struct owner_subject *s, bool alters,
+			 owner_done_fn done, void *arg, struct owner_query **qp, char *msg,
+			 size_t msgsz)
 {
 	struct owner_query *q;
 	enum owner_class c;
 
 	*qp = NULL;
-	q = xcalloc(1, sizeof(*q));
-	owner_subject(method, canonical, decoded, &q->s);
-	if (q->s.kind == RESOURCE_NONE) {
-		free(q);
+	if (s->kind == RESOURCE_NONE)
 		return 0;
-	}
-	if (q->s.via_exec ? cached(o, RESOURCE_NONE, q->s.name, &c)
-			  : known(o, q->s.kind, q->s.name, &c)) {
-		int rc = verdict(&q->s, alters, c, msg, msgsz);
-
-		free(q);
-		return rc;
-	}
+	if (s->via_exec ? cached(o, RESOURCE_NONE, s->name, &c) : known(o, s->kind, s->name, &c))
+		return verdict(s, alters, c, msg, msgsz);
+	q = xcalloc(1, sizeof(*q));
+	q->s = *s;
 	q->o = o;
 	q->alters = alters;
 	q->done = done;
 	q->arg = arg;
-	if (ask(q, q->s.via_exec ? "/exec/%s/json" : kind_info(q->s.kind)->inspect, q->s.name) <
-	    0) {
+	if (ask(q, s->via_exec ? "/exec/%s/json" : kind_info(s->kind)->inspect, s->name) < 0) {
 		snprintf(msg, msgsz, "ci-wrap: cannot ask the Docker daemon whose %s %.300s is",
-			 kind_name(q->s.kind), q->s.name);
+			 kind_name(s->kind), s->name);
 		free(q);
 		return -502;
 	}
 	*qp = q;
 	return 1;
+}
+
+int owner_check(struct owner *o, uint8_t method, const char *canonical, const char *decoded,
+		bool alters, owner_done_fn done, void *arg, struct owner_query **qp, char *msg,
+		size_t msgsz)
+{
+	struct owner_subject s;
+
+	owner_subject(method, canonical, decoded, &s);
+	return check_subject(o, &s, alters, done, arg, qp, msg, msgsz);
 }
 
 void owner_cancel(struct owner_query *q)
@@ -413,4 +417,113 @@ bool owner_event_keep(struct owner *o, json_t *event)
 	/* Networks' and volumes' events carry no labels: what the session
 	 * learnt of them decides. */
 	return kind == RESOURCE_NONE || id == NULL || !cached(o, kind, id, &c) || c != OWNER_OTHER;
+}
+
+/* ---- several subjects at once ------------------------------------------------ */
+
+struct ref_part {
+	struct owner_refs *r;	/* the whole */
+	enum resource_kind kind; /* of the object named */
+	struct owner_query *q;	/* this part's check in flight, NULL once answered */
+};
+
+struct owner_refs {
+	struct ref_part parts[REFS_MAX]; /* one per name */
+	size_t n;			 /* entries of parts */
+	size_t pending;			 /* of them still in flight */
+	owner_done_fn done;		 /* the caller's callback */
+	void *arg;			 /* its argument */
+};
+
+void owner_refs_cancel(struct owner_refs *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		owner_cancel(r->parts[i].q);
+	free(r);
+}
+
+/* A missing object named in a body is a 400 from the daemon (a create
+ * with VolumesFrom of no container), but for the image: a 404 there makes
+ * the docker CLI pull it. */
+static int body_status(enum resource_kind kind, int status)
+{
+	return status == 404 && kind != RESOURCE_IMAGE ? 400 : status;
+}
+
+/* One part answered: the first refusal ends it all, else the last answer. */
+static void on_ref_verdict(void *arg, int status, const char *msg)
+{
+	struct ref_part *part = arg;
+	struct owner_refs *r = part->r;
+	owner_done_fn done = r->done;
+	void *done_arg = r->arg;
+
+	status = body_status(part->kind, status);
+	part->q = NULL;
+	r->pending--;
+	if (status == 0 && r->pending > 0)
+		return;
+	owner_refs_cancel(r);
+	done(done_arg, status, msg);
+}
+
+/* The subject of one {"kind", "name", "alters"} of refs_of_body(). */
+static bool ref_subject(json_t *ref, struct owner_subject *s, bool *alters)
+{
+	const char *name = json_string_value(json_object_get(ref, "name"));
+
+	memset(s, 0, sizeof(*s));
+	s->kind = kind_by_name(json_string_value(json_object_get(ref, "kind")) ?: "");
+	*alters = json_is_true(json_object_get(ref, "alters"));
+	if (name == NULL || strlen(name) >= sizeof(s->name))
+		return false;
+	strcpy(s->name, name);
+	return s->kind != RESOURCE_NONE;
+}
+
+int owner_check_refs(struct owner *o, json_t *refs, owner_done_fn done, void *arg,
+		     struct owner_refs **rp, char *msg, size_t msgsz)
+{
+	struct owner_refs *r;
+	json_t *ref;
+	size_t i;
+
+	*rp = NULL;
+	if (json_array_size(refs) > REFS_MAX) {
+		snprintf(msg, msgsz, "ci-wrap: refused a request that names more than %d objects",
+			 REFS_MAX);
+		return -403;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->done = done;
+	r->arg = arg;
+	json_array_foreach(refs, i, ref)
+	{
+		struct owner_subject s;
+		struct ref_part *part = &r->parts[r->n];
+		bool alters;
+		int rc;
+
+		if (!ref_subject(ref, &s, &alters))
+			continue;
+		part->r = r;
+		part->kind = s.kind;
+		rc = check_subject(o, &s, alters, on_ref_verdict, part, &part->q, msg, msgsz);
+		if (rc < 0) {
+			owner_refs_cancel(r);
+			return -body_status(s.kind, -rc);
+		}
+		if (rc == 1) {
+			r->n++;
+			r->pending++;
+		}
+	}
+	if (r->pending == 0) {
+		owner_refs_cancel(r);
+		return 0;
+	}
+	*rp = r;
+	return 1;
 }

@@ -63,6 +63,15 @@ int owner_check(struct owner *o, uint8_t method, const char *canonical, const ch
 
 void owner_cancel(struct owner_query *q);
 
+struct owner_refs;
+
+/* owner_check() for each object refs (refs_of_body()) names, at once: 0,
+ * -status with msg (the first refusal), or 1 with *r pending. */
+int owner_check_refs(struct owner *o, json_t *refs, owner_done_fn done, void *arg,
+		     struct owner_refs **r, char *msg, size_t msgsz);
+
+void owner_refs_cancel(struct owner_refs *r);
+
 /* The class of an object by its labels (NULL: none) for session. */
 enum owner_class owner_class_of(const char *session, json_t *labels);
 

@@ -14,6 +14,7 @@ struct track_answer;
 struct track;
 struct owner;
 struct owner_query;
+struct owner_refs;
 
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
@@ -109,6 +110,9 @@ struct conn {
 	const char *note;	     /* rewritten/refused reason (audit) */
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
 	struct owner_query *owner_q; /* REQ_CHECK: the ownership check in flight */
+	struct owner_refs *owner_refs; /* REQ_CHECK: checks of the objects a body names */
+	char *held_mem[3];	     /* REQ_CHECK: volume creates, head, body held back */
+	size_t held_len[3];	     /* their lengths */
 	struct answer_filter filter; /* the answer rewritten for isolation (filter.h) */
 	char reason[384];	     /* why it was refused (audit), "" if it was not */
 };

@@ -717,6 +717,8 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 	case REWRITE_COMMIT:
 		rc = put_labels(root, spec, err);
 		break;
+	case REWRITE_NETWORK_CONNECT:
+		break; /* collected for proxy/refs.c, forwarded as decoded */
 	default:
 		rc = refuse(err, 500, "no body rewrite for this request");
 		break;

@@ -117,8 +117,12 @@ static const struct route routes[] = {
 	PRUNE("/networks/prune", "documented from 1.25",
 	      "a filter label=ci-wrap.session=ID is added: only the session's unused networks go; "
 	      "--allow prune relays it whole"),
-	RELAY(POST, "/networks/**/connect", "", "connects a container to a network"),
-	ALTER(POST, "/networks/**/disconnect", "", "disconnects a container from a network"),
+	ROW(POST, "/networks/**/connect", 0, REWRITE_NETWORK_CONNECT, REWRITE_NONE, RESOURCE_NONE,
+	    ROUTE_RELAY, 0, "", "connects a container to a network; the container it names is "
+	    "checked as the session's"),
+	ROW(POST, "/networks/**/disconnect", ROUTE_ALTERS, REWRITE_NETWORK_CONNECT, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_RELAY, 0, "", "disconnects a container from a network; the "
+	    "container it names is checked as the session's"),
 	ALTER(DELETE, "/networks/**", "", "removes a network"),
 	ROW(POST, "/volumes/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
 	    RESOURCE_VOLUME, ROUTE_REWRITE, 0, "", "labels"),
