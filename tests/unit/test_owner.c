@@ -12,6 +12,7 @@
 
 #include "../../proxy/label-filter.h"
 #include "../../proxy/owner.h"
+#include "../../proxy/refs.h"
 #include "../../proxy/route.h"
 #include "llhttp.h"
 
@@ -144,6 +145,49 @@ static void label_filters(void **state)
 	assert_int_equal(label_filter_add("{", 1, "x", &out, &err), -400);
 }
 
+/* refs as "kind:name:alters" joined with spaces. */
+static void assert_refs(enum rewrite_kind kind, const char *body, const char *want)
+{
+	json_t *refs = refs_of_body(kind, body, strlen(body)), *r;
+	char got[1024] = "";
+	size_t i, n = 0;
+
+	json_array_foreach(refs, i, r)
+	{
+		n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s:%s:%d", n ? " " : "",
+				      json_string_value(json_object_get(r, "kind")),
+				      json_string_value(json_object_get(r, "name")),
+				      json_is_true(json_object_get(r, "alters")));
+	}
+	json_decref(refs);
+	if (strcmp(got, want) != 0)
+		fail_msg("refs of %s: '%s', want '%s'", body, got, want);
+}
+
+static void body_refs(void **state)
+{
+	(void)state;
+	assert_refs(REWRITE_CONTAINER_CREATE, "{\"Image\":\"img\"}", "image:img:0");
+	assert_refs(REWRITE_CONTAINER_CREATE,
+		    "{\"image\":\"a\",\"HostConfig\":{\"NetworkMode\":\"net1\","
+		    "\"PidMode\":\"container:c1\",\"VolumesFrom\":[\"c2:ro\"],"
+		    "\"Links\":[\"/c3:alias\"],\"Binds\":[\"vol:/x\",\"/host:/y\",\"/anon\"],"
+		    "\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v2\"},"
+		    "{\"Type\":\"bind\",\"Source\":\"/h\"}]},"
+		    "\"NetworkingConfig\":{\"EndpointsConfig\":{\"net2\":{},\"bridge\":{}}}}",
+		    "image:a:0 network:net1:0 container:c1:0 container:c2:0 container:c3:0 "
+		    "volume:vol:0 volume:v2:0 network:net2:0");
+	/* Built-in networks and a container's own namespace name nothing. */
+	assert_refs(REWRITE_CONTAINER_CREATE,
+		    "{\"HostConfig\":{\"NetworkMode\":\"host\",\"IpcMode\":\"shareable\"}}", "");
+	assert_refs(REWRITE_CONTAINER_CREATE, "{\"HostConfig\":{\"NetworkMode\":\"container:x\"}}",
+		    "container:x:0");
+	assert_refs(REWRITE_NETWORK_CONNECT, "{\"Container\":\"c\"}", "container:c:1");
+	assert_refs(REWRITE_NETWORK_CONNECT, "{\"container\":\"a\",\"CONTAINER\":\"b\"}",
+		    "container:b:1");
+	assert_refs(REWRITE_NETWORK_CONNECT, "[1]", "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +195,7 @@ int main(void)
 		cmocka_unit_test(classes),
 		cmocka_unit_test(lists),
 		cmocka_unit_test(label_filters),
+		cmocka_unit_test(body_refs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
