@@ -658,6 +658,16 @@ static bool request_prune_nothing(struct conn *c)
 	return true;
 }
 
+/* A check answered and the request moved on: a client that half-closed
+ * before its request was whole gets no further (as client_eof()). */
+static void verdict_done(struct conn *c)
+{
+	if (!c->dead && c->req.src_eof &&
+	    (c->state == REQ_HEAD || c->state == REQ_BODY || c->state == REQ_BUFFER))
+		conn_close(c);
+	finish_callback(c);
+}
+
 /* The ownership check answered: refuse, or forward and go on parsing. */
 static void on_owner_verdict(void *arg, int status, const char *msg)
 {
@@ -672,7 +682,7 @@ static void on_owner_verdict(void *arg, int status, const char *msg)
 		if (!c->dead && c->state != REQ_REFUSED)
 			parse_requests_from(c, true);
 	}
-	finish_callback(c);
+	verdict_done(c);
 }
 
 /* Does the request name an object the session may not touch? 0 to go on;
@@ -793,7 +803,6 @@ static void request_forward(struct conn *c)
 	c->state = REQ_BODY;
 }
 
-/* A body to rewrite is complete: forward the rewritten request. */
 static void request_held_forward(struct conn *c);
 
 /* The objects the body names are checked: forward it, or refuse. */
@@ -808,7 +817,7 @@ static void on_refs_verdict(void *arg, int status, const char *msg)
 		request_held_forward(c);
 		c->state = REQ_DONE;
 	}
-	finish_callback(c);
+	verdict_done(c);
 }
 
 /* Does the rewritten body name objects the session may not use? 0 to go
@@ -1067,6 +1076,7 @@ static void client_eof(struct conn *c)
 	case REQ_IDLE:
 	case REQ_DONE:
 	case REQ_REFUSED:
+	case REQ_CHECK: /* verdict_done() sees whether the request was whole */
 		/* A client that half-closes while an answer is due still gets
 		 * it; the daemon learns of the EOF below, as Go's server
 		 * watches for it to cancel streaming requests. */
@@ -1168,8 +1178,8 @@ static void conn_settle(struct conn *c)
 			conn_arm(c);
 			return;
 		}
-		if (c->close_after && !c->resp_active && resp_idle &&
-		    c->state != REQ_BODY && c->state != REQ_BUFFER) {
+		if (c->close_after && !c->resp_active && resp_idle && c->state != REQ_BODY &&
+		    c->state != REQ_BUFFER && c->state != REQ_CHECK) {
 			conn_close(c);
 			return;
 		}
