@@ -35,6 +35,7 @@ enum {
 	PAUSE_MESSAGE,	 /* a message is complete */
 	PAUSE_TOO_LARGE, /* a body to rewrite outgrew its limit */
 	PAUSE_BUSY,	 /* rewrite bodies outgrew the proxy's budget */
+	PAUSE_FILTER,	 /* an answer's filter waits for a check */
 };
 
 static void conn_close(struct conn *c);
@@ -375,7 +376,10 @@ static int on_resp_body(llhttp_t *parser, const char *at, size_t n)
 
 	if (c->track != NULL && c->own_answers == 0)
 		track_answer_bytes(c->proxy->track, c->track, c->status, at, n);
-	filter_body(c, at, n);
+	if (filter_body(c, at, n)) {
+		c->event = PAUSE_FILTER;
+		return HPE_PAUSED;
+	}
 	return 0;
 }
 
@@ -1026,7 +1030,7 @@ static void parse_responses(struct conn *c)
 {
 	struct flow *f = &c->resp;
 
-	while (!c->dead && !c->raw && f->parsed < f->r) {
+	while (!c->dead && !c->raw && !c->filter.paused && f->parsed < f->r) {
 		enum llhttp_errno e;
 		size_t end, from = f->parsed;
 
@@ -1049,7 +1053,9 @@ static void parse_responses(struct conn *c)
 		}
 		c->resp_bytes += end - f->parsed;
 		answer_parsed(c, end);
-		if (e == HPE_PAUSED) {
+		if (e == HPE_PAUSED && c->event == PAUSE_FILTER) {
+			return; /* conn_filter_continue() parses on */
+		} else if (e == HPE_PAUSED) {
 			llhttp_resume(&c->resp_parser);
 			filter_end(c);
 			filter_to_flow(c);
@@ -1063,6 +1069,17 @@ static void parse_responses(struct conn *c)
 			conn_close(c);
 		}
 	}
+}
+
+void conn_filter_continue(struct conn *c)
+{
+	if (!c->dead && !c->filter.paused) {
+		llhttp_resume(&c->resp_parser);
+		parse_responses(c);
+	}
+	if (!c->dead)
+		filter_to_flow(c);
+	finish_callback(c);
 }
 
 /* ---- end of streams ------------------------------------------------------- */

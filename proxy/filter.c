@@ -90,30 +90,68 @@ static void body_drop(struct conn *c)
 	af->len = af->cap = 0;
 }
 
-/* One complete event line: sent as one chunk if it is to be kept. */
-static void event_line(struct conn *c, const char *line, size_t len)
+static void emit_event(struct answer_filter *af, const char *line, size_t len)
+{
+	char size[32];
+	int n = snprintf(size, sizeof(size), "%zx\r\n", len + 1);
+
+	emit(af, size, (size_t)n);
+	emit(af, line, len);
+	emit(af, "\n\r\n", 3);
+}
+
+static bool events_feed(struct conn *c, const char *at, size_t n);
+
+/* The held event's object is known: send or drop it, read on. */
+static void on_event_verdict(void *arg, int status, const char *msg)
+{
+	struct conn *c = arg;
+	struct answer_filter *af = &c->filter;
+	char *rest = af->rest;
+	size_t rest_len = af->rest_len;
+
+	(void)msg;
+	af->q = NULL;
+	if (status == 0)
+		emit_event(af, af->held, af->held_len);
+	free(af->held);
+	af->held = NULL;
+	af->rest = NULL;
+	af->rest_len = 0;
+	af->paused = events_feed(c, rest, rest_len);
+	free(rest);
+	conn_filter_continue(c);
+}
+
+/* One complete event line: sent as one chunk if it is to be kept. Returns
+ * true when its object must be asked about first (the line is held). */
+static bool event_line(struct conn *c, const char *line, size_t len)
 {
 	struct answer_filter *af = &c->filter;
 	json_t *event = json_loadb(line, len, 0, NULL);
-	char size[32];
+	int rc = event ? owner_event_check(c->proxy->owner, event, on_event_verdict, c, &af->q) : 0;
 
-	if (event == NULL || owner_event_keep(c->proxy->owner, event)) {
-		int n = snprintf(size, sizeof(size), "%zx\r\n", len + 1);
-
-		emit(af, size, (size_t)n);
-		emit(af, line, len);
-		emit(af, "\n\r\n", 3);
-	}
 	json_decref(event);
+	if (rc == 0)
+		emit_event(af, line, len);
+	if (rc != 1)
+		return false;
+	af->held = xmalloc(len);
+	memcpy(af->held, line, len);
+	af->held_len = len;
+	return true;
 }
 
-static void events_body(struct conn *c, const char *at, size_t n)
+/* Split body bytes into events; true when one is held (the rest of at is
+ * kept for later). */
+static bool events_feed(struct conn *c, const char *at, size_t n)
 {
 	struct answer_filter *af = &c->filter;
 
 	while (n > 0) {
 		const char *nl = memchr(at, '\n', n);
 		size_t take = nl ? (size_t)(nl - at) : n;
+		bool held = false;
 
 		if (af->len != SIZE_MAX && !collect(c, at, take, FILTER_EVENT_MAX)) {
 			cw_verbose("proxy: an event longer than %d bytes was left out",
@@ -122,29 +160,35 @@ static void events_body(struct conn *c, const char *at, size_t n)
 			af->len = SIZE_MAX; /* skipping to the end of the line */
 		}
 		if (nl == NULL)
-			return;
+			return false;
 		if (af->len != SIZE_MAX)
-			event_line(c, af->body, af->len);
+			held = event_line(c, af->body, af->len);
 		af->len = 0;
 		at += take + 1;
 		n -= take + 1;
+		if (held) {
+			af->rest = xmalloc(n + 1);
+			memcpy(af->rest, at, n);
+			af->rest_len = n;
+			return true;
+		}
 	}
+	return false;
 }
 
-void filter_body(struct conn *c, const char *at, size_t n)
+bool filter_body(struct conn *c, const char *at, size_t n)
 {
 	struct answer_filter *af = &c->filter;
 
 	if (!af->active)
-		return;
-	if (af->events) {
-		events_body(c, at, n);
-		return;
-	}
+		return false;
+	if (af->events)
+		return af->paused = events_feed(c, at, n);
 	if (af->len != SIZE_MAX && !collect(c, at, n, PROXY_BODY_BUDGET)) {
 		body_drop(c);
 		af->len = SIZE_MAX; /* too large to filter: answered with an error */
 	}
+	return false;
 }
 
 static void list_end(struct conn *c)
@@ -235,6 +279,11 @@ void filter_reset(struct conn *c)
 
 void filter_free(struct conn *c)
 {
+	owner_cancel(c->filter.q);
+	free(c->filter.held);
+	free(c->filter.rest);
+	c->filter.q = NULL;
+	c->filter.held = c->filter.rest = NULL;
 	filter_reset(c);
 	free(c->filter.out);
 	c->filter.out = NULL;

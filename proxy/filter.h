@@ -20,6 +20,7 @@
 #include "../common/kinds.h"
 
 struct conn;
+struct owner_query;
 
 /* An event longer than this is dropped (fail closed). */
 #define FILTER_EVENT_MAX (1024 * 1024)
@@ -35,6 +36,12 @@ struct answer_filter {
 	size_t len, cap;	 /* its length and allocation */
 	char *out;		 /* filtered bytes the client has still to get */
 	size_t out_len, out_cap; /* their length and allocation */
+	bool paused;		 /* events: the answer's parser waits for a verdict */
+	char *held;		 /* the event waiting for it */
+	size_t held_len;	 /* its length */
+	char *rest;		 /* body bytes after it, not yet split into events */
+	size_t rest_len;	 /* their length */
+	struct owner_query *q;	 /* the check of the held event's object */
 };
 
 /* What the relay does with the raw bytes of the answer it just parsed. */
@@ -46,7 +53,9 @@ enum filter_hold {
 
 void filter_begin(struct conn *c, uint8_t method, const char *canonical);
 void filter_head(struct conn *c, int status, bool head_request);
-void filter_body(struct conn *c, const char *at, size_t n);
+/* Returns true when the answer's parser must pause: an event waits for a
+ * check of its object; conn_filter_continue() is called once it is known. */
+bool filter_body(struct conn *c, const char *at, size_t n);
 void filter_end(struct conn *c);
 enum filter_hold filter_hold(const struct conn *c);
 

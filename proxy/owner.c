@@ -401,22 +401,35 @@ void owner_list_filter(const char *session, enum resource_kind kind, json_t *ans
 	}
 }
 
-bool owner_event_keep(struct owner *o, json_t *event)
+int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *arg,
+		      struct owner_query **q)
 {
 	const char *type = json_string_value(json_object_get(event, "Type"));
 	json_t *actor = json_object_get(event, "Actor");
 	const char *id = json_string_value(json_object_get(actor, "ID"));
-	json_t *attrs = json_object_get(actor, "Attributes");
 	enum resource_kind kind = type ? kind_by_name(type) : RESOURCE_NONE;
-	enum owner_class c = owner_class_of(o->session, attrs);
+	enum owner_class c = owner_class_of(o->session, json_object_get(actor, "Attributes"));
+	struct owner_subject s = { .kind = kind };
+	char msg[512];
 
+	*q = NULL;
 	if (c == OWNER_OTHER) {
 		remember(o, kind, id, c);
-		return false;
+		return -1;
 	}
-	/* Networks' and volumes' events carry no labels: what the session
-	 * learnt of them decides. */
-	return kind == RESOURCE_NONE || id == NULL || !cached(o, kind, id, &c) || c != OWNER_OTHER;
+	/* Networks' and volumes' events carry no labels: ask about the object. */
+	if ((kind != RESOURCE_NETWORK && kind != RESOURCE_VOLUME) || id == NULL ||
+	    strlen(id) >= sizeof(s.name))
+		return 0;
+	strcpy(s.name, id);
+	switch (check_subject(o, &s, false, done, arg, q, msg, sizeof(msg))) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	default:
+		return -1;
+	}
 }
 
 /* ---- several subjects at once ------------------------------------------------ */

@@ -10,7 +10,7 @@
  * 1. owner_new() with the proxy's loop, config and tracker.
  * 2. owner_check() when a request's head is routed: allowed at once,
  *    refused at once, or pending on one inspect (cached by full ID).
- * 3. owner_list_filter() on a list's answer, owner_event_keep() on each
+ * 3. owner_list_filter() on a list's answer, owner_event_check() on each
  *    event: other sessions' objects are left out.
  */
 #ifndef CI_WRAP_OWNER_H
@@ -82,10 +82,12 @@ enum resource_kind owner_list_kind(uint8_t method, const char *canonical);
 /* Drop other sessions' objects from a list answer (kind's shape) in place. */
 void owner_list_filter(const char *session, enum resource_kind kind, json_t *answer);
 
-/* Keep an event (GET /events, one object)? Containers, images, volumes and
- * networks carry their labels in Actor.Attributes where the daemon sets
- * them; events of objects the session saw as another's are left out too. */
-bool owner_event_keep(struct owner *o, json_t *event);
+/* Keep an event (GET /events, one object)? Containers and images carry
+ * their labels in Actor.Attributes; of a network or a volume, the object is
+ * asked about. 0 keep, -1 leave out, 1 pending: done(arg, 0 to keep, ...)
+ * later, unless owner_cancel(*q). */
+int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *arg,
+		      struct owner_query **q);
 
 /* The session's id (the ci-wrap.session label's value). */
 const char *owner_session(const struct owner *o);

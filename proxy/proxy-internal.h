@@ -153,6 +153,9 @@ struct conn *conn_new(struct proxy *p, int cfd);
 void conn_drain(struct conn *c);
 void conn_free(struct conn *c);
 
+/* conn.c: a filter's check answered; parse on unless it paused again. */
+void conn_filter_continue(struct conn *c);
+
 /* server.c */
 char *proxy_buf_get(struct proxy *p);
 /* Give back a buffer whose first used bytes were written to. */
