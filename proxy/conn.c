@@ -21,8 +21,11 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "filter.h"
 #include "http.h"
 #include "proxy-internal.h"
+#include "owner.h"
+#include "refs.h"
 #include "track.h"
 
 /* Why llhttp paused. */
@@ -32,6 +35,7 @@ enum {
 	PAUSE_MESSAGE,	 /* a message is complete */
 	PAUSE_TOO_LARGE, /* a body to rewrite outgrew its limit */
 	PAUSE_BUSY,	 /* rewrite bodies outgrew the proxy's budget */
+	PAUSE_FILTER,	 /* an answer's filter waits for a check */
 };
 
 static void conn_close(struct conn *c);
@@ -136,6 +140,42 @@ static int flow_append(struct flow *f, const char *data, size_t len)
 	if (f->r > f->peak)
 		f->peak = f->r;
 	f->p = f->parsed = f->r;
+	return 0;
+}
+
+/* Is anything still due to the client: the flow, or a filter's output? */
+static bool resp_pending(const struct conn *c)
+{
+	return flow_pending(&c->resp) || c->filter.out_len > 0;
+}
+
+/* Hand a filter's output to the answer's flow once what precedes it is out. */
+static void filter_to_flow(struct conn *c)
+{
+	struct flow *f = &c->resp;
+	size_t len;
+	char *out;
+
+	if (f->ninj > 0 || f->w < f->p)
+		return;
+	out = filter_take_output(c, &len);
+	if (out == NULL)
+		return;
+	flow_drop_injection(f);
+	f->inj_mem[0] = out;
+	f->inj[0] = (struct iovec){ .iov_base = out, .iov_len = len };
+	f->ninj = 1;
+	f->inj_at = 0;
+}
+
+/* Write the answer's flow and what filters queued after it. */
+static int flush_resp(struct conn *c)
+{
+	do {
+		filter_to_flow(c);
+		if (flow_flush(&c->resp, c->cfd) < 0)
+			return -1;
+	} while (c->resp.ninj == 0 && c->filter.out_len > 0 && c->resp.w == c->resp.p);
 	return 0;
 }
 
@@ -300,6 +340,7 @@ static int on_resp_headers_complete(llhttp_t *parser)
 	if (status >= 100 && status < 200 && status != 101)
 		return 0; /* interim: llhttp knows it has no body */
 	c->resp_final = true;
+	filter_head(c, status, c->req_is_head);
 	if (status == 101) {
 		c->raw_pending = true;
 		return 2; /* no body; llhttp returns HPE_PAUSED_UPGRADE */
@@ -335,6 +376,10 @@ static int on_resp_body(llhttp_t *parser, const char *at, size_t n)
 
 	if (c->track != NULL && c->own_answers == 0)
 		track_answer_bytes(c->proxy->track, c->track, c->status, at, n);
+	if (filter_body(c, at, n)) {
+		c->event = PAUSE_FILTER;
+		return HPE_PAUSED;
+	}
 	return 0;
 }
 
@@ -362,6 +407,7 @@ static void body_free(struct conn *c)
 
 static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static void conn_answer_close(struct conn *c, const char *answer, size_t len);
 
 static enum proxy_deny deny_reason(int status)
 {
@@ -396,6 +442,14 @@ static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 	c->note = "refused";
 	snprintf(c->reason, sizeof(c->reason), "%s", msg);
 	cw_debug("proxy: refused with %d: %s", status, msg);
+	len = http_format_error(answer, sizeof(answer), status, msg);
+	conn_answer_close(c, answer, len);
+}
+
+/* Answer the request ourselves (the daemon never sees it) and close: the
+ * framing of whatever follows on the connection is no longer known. */
+static void conn_answer_close(struct conn *c, const char *answer, size_t len)
+{
 	proxy_audit(c->proxy, c);
 	body_free(c);
 	c->state = REQ_REFUSED;
@@ -408,7 +462,6 @@ static void conn_refuse(struct conn *c, int status, const char *fmt, ...)
 		c->ufd = -1;
 	}
 	flow_drop_injection(&c->req);
-	len = http_format_error(answer, sizeof(answer), status, msg);
 	/* Mid-answer there is no place for ours: just close. */
 	if (c->resp_final || flow_append(&c->resp, answer, len) < 0)
 		conn_close(c);
@@ -432,7 +485,7 @@ static bool request_start(struct conn *c)
 {
 	struct flow *f = &c->req;
 
-	if (f->parsed == f->r || c->resp_active || flow_pending(f) || flow_pending(&c->resp))
+	if (f->parsed == f->r || c->resp_active || flow_pending(f) || resp_pending(c))
 		return false;
 	if (c->proxy->draining) {
 		conn_close(c);
@@ -501,6 +554,8 @@ static int rewrite_target(struct conn *c, char **target, size_t *target_len)
 
 	*target = NULL;
 	if (c->route->query == REWRITE_NONE)
+		return 0;
+	if (c->route->query == REWRITE_PRUNE_QUERY && (c->proxy->cfg.allow & ROUTE_GROUP_PRUNE))
 		return 0;
 	if (c->head.form_body) {
 		conn_refuse(c, 415, "form bodies are not accepted on this endpoint");
@@ -581,13 +636,86 @@ static int request_policy(struct conn *c, uint8_t method, const char *path)
 	return -1;
 }
 
+static void request_forward(struct conn *c);
+static void parse_requests_from(struct conn *c, bool kick);
+static void finish_callback(struct conn *c);
+
+/* A prune of what carries no owner (build cache) with isolation on: it
+ * prunes nothing of others', so nothing, and says so. */
+static bool request_prune_nothing(struct conn *c)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				     "Content-Length: 42\r\nConnection: close\r\n\r\n"
+				     "{\"CachesDeleted\":null,\"SpaceReclaimed\":0}\n";
+
+	if (!(c->route->flags & ROUTE_PRUNE_NOTHING) || (c->proxy->cfg.allow & ROUTE_GROUP_PRUNE))
+		return false;
+	if (c->proxy->cfg.isolation_off) {
+		conn_refuse(c, 403,
+			    "ci-wrap: refused POST /build/prune: it removes build cache, also other "
+			    "jobs'; an operator can relay it with --allow prune");
+		return true;
+	}
+	c->status = 200;
+	c->note = "answered: nothing of the session's to prune";
+	conn_answer_close(c, answer, sizeof(answer) - 1);
+	return true;
+}
+
+/* A check answered and the request moved on: a client that half-closed
+ * before its request was whole gets no further (as client_eof()). */
+static void verdict_done(struct conn *c)
+{
+	if (!c->dead && c->req.src_eof &&
+	    (c->state == REQ_HEAD || c->state == REQ_BODY || c->state == REQ_BUFFER))
+		conn_close(c);
+	finish_callback(c);
+}
+
+/* The ownership check answered: refuse, or forward and go on parsing. */
+static void on_owner_verdict(void *arg, int status, const char *msg)
+{
+	struct conn *c = arg;
+
+	c->owner_q = NULL;
+	if (status != 0) {
+		conn_refuse(c, status, "%s", msg);
+	} else {
+		c->state = REQ_HEAD;
+		request_forward(c);
+		if (!c->dead && c->state != REQ_REFUSED)
+			parse_requests_from(c, true);
+	}
+	verdict_done(c);
+}
+
+/* Does the request name an object the session may not touch? 0 to go on;
+ * 1 when refused or waiting for the answer (REQ_CHECK). */
+static int request_owner(struct conn *c, uint8_t method, const char *path)
+{
+	char decoded[ROUTE_PATH_MAX + 2], msg[512];
+	int rc;
+
+	if (c->proxy->cfg.isolation_off)
+		return 0;
+	filter_begin(c, method, path);
+	if (route_decoded_path(c->req.buf + c->head.url_off, c->head.url_len, decoded,
+			       sizeof(decoded)) < 0)
+		return 0; /* cannot be: the canonical path was made from it */
+	rc = owner_check(c->proxy->owner, method, path, decoded, c->route->flags & ROUTE_ALTERS,
+			 on_owner_verdict, c, &c->owner_q, msg, sizeof(msg));
+	if (rc < 0)
+		conn_refuse(c, -rc, "%s", msg);
+	else if (rc == 1)
+		c->state = REQ_CHECK;
+	return rc == 0 ? 0 : 1;
+}
+
 /* Route a complete head: refuse it, relay it, or start collecting its body. */
 static void request_routed(struct conn *c)
 {
 	struct flow *f = &c->req;
 	char path[ROUTE_PATH_MAX + 2];
-	_cleanup_free_ char *target = NULL;
-	size_t target_len = 0;
 	uint8_t method = llhttp_get_method(&c->req_parser);
 
 	c->head.len = f->parsed;
@@ -611,8 +739,20 @@ static void request_routed(struct conn *c)
 	}
 	c->route = route_lookup(method, path);
 	c->proxy->stats.requests++;
-	if (request_policy(c, method, path) < 0)
+	if (request_policy(c, method, path) < 0 || request_owner(c, method, path) != 0 ||
+	    request_prune_nothing(c))
 		return;
+	request_forward(c);
+}
+
+/* A routed request the policy and ownership let through: forward its head,
+ * then relay its body or start collecting it. */
+static void request_forward(struct conn *c)
+{
+	struct flow *f = &c->req;
+	_cleanup_free_ char *target = NULL;
+	size_t target_len = 0;
+
 	if (c->ufd < 0) {
 		conn_refuse(c, 502, "cannot connect to the Docker daemon at unix://%s: %s",
 			    c->proxy->cfg.upstream_path, strerror(c->upstream_errno));
@@ -623,8 +763,8 @@ static void request_routed(struct conn *c)
 	c->resp_active = true;
 	if (c->route->flags & ROUTE_DRAIN_WAIT)
 		c->proxy->stats.create_calls++;
-	c->track = track_answer_begin(c->proxy->track, c->route, method, f->buf + c->head.url_off,
-				      c->head.url_len);
+	c->track = track_answer_begin(c->proxy->track, c->route, c->method,
+				      f->buf + c->head.url_off, c->head.url_len);
 	if (c->route->body != REWRITE_NONE &&
 	    (!(c->route->flags & ROUTE_BODY_IF_ANY) || c->req_parser.content_length > 0 ||
 	     (c->req_parser.flags & F_CHUNKED))) {
@@ -667,13 +807,70 @@ static void request_routed(struct conn *c)
 	c->state = REQ_BODY;
 }
 
-/* A body to rewrite is complete: forward the rewritten request. */
+static void request_held_forward(struct conn *c);
+
+/* The objects the body names are checked: forward it, or refuse. */
+static void on_refs_verdict(void *arg, int status, const char *msg)
+{
+	struct conn *c = arg;
+
+	c->owner_refs = NULL;
+	if (status != 0) {
+		conn_refuse(c, status, "%s", msg);
+	} else {
+		request_held_forward(c);
+		c->state = REQ_DONE;
+	}
+	verdict_done(c);
+}
+
+/* Does the rewritten body name objects the session may not use? 0 to go
+ * on, 1 when refused or waiting (REQ_CHECK, the request held). */
+static int request_refs(struct conn *c)
+{
+	json_auto_t *refs = NULL;
+	char msg[512];
+	int rc;
+
+	if (c->proxy->cfg.isolation_off)
+		return 0;
+	refs = refs_of_body(c->route->body, c->held_mem[2], c->held_len[2]);
+	if (refs == NULL)
+		return 0;
+	rc = owner_check_refs(c->proxy->owner, refs, on_refs_verdict, c, &c->owner_refs, msg,
+			      sizeof(msg));
+	if (rc < 0)
+		conn_refuse(c, -rc, "%s", msg);
+	else if (rc == 1)
+		c->state = REQ_CHECK;
+	return rc == 0 ? 0 : 1;
+}
+
+/* Queue the held request (volume creates, head, body) for the daemon. */
+static void request_held_forward(struct conn *c)
+{
+	bool pre = c->held_mem[0] != NULL;
+
+	inject(c, c->held_mem, c->held_len);
+	memset(c->held_mem, 0, sizeof(c->held_mem));
+	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
+}
+
+static void held_free(struct conn *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(c->held_mem); i++)
+		free(c->held_mem[i]);
+	memset(c->held_mem, 0, sizeof(c->held_mem));
+}
+
+/* A body to rewrite is complete: forward the rewritten request, once the
+ * objects it names are known to be usable. */
 static void request_rewrite(struct conn *c)
 {
 	struct cw_error err = { 0 };
 	json_auto_t *volumes = NULL;
-	char *body = NULL, *head, *pre = NULL;
-	size_t body_len = 0, head_len, pre_len = 0;
+	char *body = NULL;
+	size_t body_len = 0;
 	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
 			      &body_len, &volumes, &err);
 
@@ -682,17 +879,22 @@ static void request_rewrite(struct conn *c)
 		conn_refuse(c, -rc, "%s", err.msg);
 		return;
 	}
+	held_free(c);
 	if (volumes != NULL)
-		pre = volume_preamble(c, volumes, &pre_len);
-	head = http_rebuild_head(c->body_head, c->head.len, c->body_target, c->body_target_len,
-				 (long long)body_len, c->head.expect_continue, &head_len);
-	inject(c, (char *[3]){ pre, head, body }, (size_t[3]){ pre_len, head_len, body_len });
-	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
+		c->held_mem[0] = volume_preamble(c, volumes, &c->held_len[0]);
+	c->held_mem[1] = http_rebuild_head(c->body_head, c->head.len, c->body_target,
+					   c->body_target_len, (long long)body_len,
+					   c->head.expect_continue, &c->held_len[1]);
+	c->held_mem[2] = body;
+	c->held_len[2] = body_len;
+	if (request_refs(c) == 0)
+		request_held_forward(c);
 }
 
 static void request_cycle_end(struct conn *c)
 {
 	track_end(c);
+	filter_reset(c);
 	proxy_audit(c->proxy, c);
 	free(c->body_head);
 	free(c->body_target);
@@ -708,7 +910,7 @@ static void request_complete(struct conn *c)
 {
 	if (c->state == REQ_BUFFER) {
 		request_rewrite(c);
-		if (c->state == REQ_REFUSED || c->dead)
+		if (c->state == REQ_REFUSED || c->state == REQ_CHECK || c->dead)
 			return;
 	}
 	c->state = REQ_DONE;
@@ -741,8 +943,13 @@ static void conn_go_raw(struct conn *c)
 
 static void parse_requests(struct conn *c)
 {
+	parse_requests_from(c, false);
+}
+
+/* kick: llhttp must run once more with no bytes (a head was just routed). */
+static void parse_requests_from(struct conn *c, bool kick)
+{
 	struct flow *f = &c->req;
-	bool kick = false; /* llhttp must run once more with no bytes */
 
 	while (!c->dead && !c->raw) {
 		enum llhttp_errno e;
@@ -750,7 +957,7 @@ static void parse_requests(struct conn *c)
 
 		if (c->state == REQ_IDLE && !request_start(c))
 			return;
-		if (c->state == REQ_DONE || c->state == REQ_REFUSED)
+		if (c->state == REQ_DONE || c->state == REQ_REFUSED || c->state == REQ_CHECK)
 			return;
 		if (f->parsed == f->r && !kick) {
 			if (c->state == REQ_HEAD && f->r == FLOW_BUF_SIZE)
@@ -803,11 +1010,27 @@ static void own_answer_complete(struct conn *c)
 	c->resp_final = false;
 }
 
+/* The answer is parsed up to end: release those bytes, or hold or drop
+ * them for a filter. */
+static void answer_parsed(struct conn *c, size_t end)
+{
+	struct flow *f = &c->resp;
+	enum filter_hold hold = filter_hold(c);
+
+	f->parsed = end;
+	if (hold == FILTER_CUT) {
+		flow_cut(f, f->p);
+		filter_to_flow(c);
+	} else if (hold == FILTER_RELAY) {
+		f->p = end;
+	}
+}
+
 static void parse_responses(struct conn *c)
 {
 	struct flow *f = &c->resp;
 
-	while (!c->dead && !c->raw && f->parsed < f->r) {
+	while (!c->dead && !c->raw && !c->filter.paused && f->parsed < f->r) {
 		enum llhttp_errno e;
 		size_t end, from = f->parsed;
 
@@ -829,9 +1052,13 @@ static void parse_responses(struct conn *c)
 			continue;
 		}
 		c->resp_bytes += end - f->parsed;
-		f->parsed = f->p = end;
-		if (e == HPE_PAUSED) {
+		answer_parsed(c, end);
+		if (e == HPE_PAUSED && c->event == PAUSE_FILTER) {
+			return; /* conn_filter_continue() parses on */
+		} else if (e == HPE_PAUSED) {
 			llhttp_resume(&c->resp_parser);
+			filter_end(c);
+			filter_to_flow(c);
 			response_complete(c);
 			parse_requests(c);
 		} else if (e == HPE_PAUSED_UPGRADE) {
@@ -842,6 +1069,17 @@ static void parse_responses(struct conn *c)
 			conn_close(c);
 		}
 	}
+}
+
+void conn_filter_continue(struct conn *c)
+{
+	if (!c->dead && !c->filter.paused) {
+		llhttp_resume(&c->resp_parser);
+		parse_responses(c);
+	}
+	if (!c->dead)
+		filter_to_flow(c);
+	finish_callback(c);
 }
 
 /* ---- end of streams ------------------------------------------------------- */
@@ -855,6 +1093,7 @@ static void client_eof(struct conn *c)
 	case REQ_IDLE:
 	case REQ_DONE:
 	case REQ_REFUSED:
+	case REQ_CHECK: /* verdict_done() sees whether the request was whole */
 		/* A client that half-closes while an answer is due still gets
 		 * it; the daemon learns of the EOF below, as Go's server
 		 * watches for it to cancel streaming requests. */
@@ -896,9 +1135,10 @@ static void conn_arm(struct conn *c)
 	watch(c, &c->c_read,
 	      !c->req.src_eof && (c->state != REQ_REFUSED || c->lingering) &&
 		      flow_space(&c->req) > 0);
-	watch(c, &c->c_write, flow_pending(&c->resp));
+	watch(c, &c->c_write, resp_pending(c));
 	if (up) {
-		watch(c, &c->u_read, !c->resp.src_eof && flow_space(&c->resp) > 0);
+		watch(c, &c->u_read,
+		      !c->resp.src_eof && flow_space(&c->resp) > 0 && !filter_backlogged(c));
 		watch(c, &c->u_write, flow_pending(&c->req));
 	}
 }
@@ -917,26 +1157,24 @@ static void conn_settle(struct conn *c)
 
 	if (c->dead)
 		return;
-	if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) ||
-	    flow_flush(&c->resp, c->cfd) < 0) {
+	if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) || flush_resp(c) < 0) {
 		conn_close(c);
 		return;
 	}
 	/* A pipelined request waits until the answer before it is written
 	 * out; now that it may be, parse it. */
 	if (!c->raw && c->state == REQ_IDLE && c->req.parsed < c->req.r &&
-	    !flow_pending(&c->resp)) {
+	    !resp_pending(c)) {
 		parse_requests(c);
 		if (c->dead)
 			return;
-		if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) ||
-		    flow_flush(&c->resp, c->cfd) < 0) {
+		if ((c->ufd >= 0 && flow_flush(&c->req, c->ufd) < 0) || flush_resp(c) < 0) {
 			conn_close(c);
 			return;
 		}
 	}
 	req_idle = !flow_pending(&c->req);
-	resp_idle = !flow_pending(&c->resp);
+	resp_idle = !resp_pending(c);
 	if (c->raw) {
 		if (c->req.src_eof && req_idle)
 			shut_write(c->ufd, &c->req);
@@ -957,8 +1195,8 @@ static void conn_settle(struct conn *c)
 			conn_arm(c);
 			return;
 		}
-		if (c->close_after && !c->resp_active && resp_idle &&
-		    c->state != REQ_BODY && c->state != REQ_BUFFER) {
+		if (c->close_after && !c->resp_active && resp_idle && c->state != REQ_BODY &&
+		    c->state != REQ_BUFFER && c->state != REQ_CHECK) {
 			conn_close(c);
 			return;
 		}
@@ -1114,7 +1352,12 @@ void conn_free(struct conn *c)
 	free(c->body_head);
 	free(c->body_target);
 	track_end(c);
+	owner_cancel(c->owner_q);
+	owner_refs_cancel(c->owner_refs);
+	held_free(c);
+	filter_free(c);
 	flow_drop_injection(&c->req);
+	flow_drop_injection(&c->resp);
 	proxy_buf_put(c->proxy, c->req.buf, c->req.peak);
 	proxy_buf_put(c->proxy, c->resp.buf, c->resp.peak);
 	proxy_conn_closed(c->proxy, c);

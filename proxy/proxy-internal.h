@@ -5,12 +5,16 @@
 #include <stdbool.h>
 #include <sys/uio.h>
 
+#include "filter.h"
 #include "llhttp.h"
 #include "proxy.h"
 #include "route.h"
 
 struct track_answer;
 struct track;
+struct owner;
+struct owner_query;
+struct owner_refs;
 
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
@@ -44,6 +48,7 @@ enum req_state {
 	REQ_IDLE,    /* between requests */
 	REQ_HEAD,    /* reading a request head */
 	REQ_BODY,    /* relaying the body as it comes */
+	REQ_CHECK,   /* head routed, waiting to learn whose object it names */
 	REQ_BUFFER,  /* collecting a body to rewrite */
 	REQ_DONE,    /* request forwarded whole, its answer still due */
 	REQ_REFUSED, /* answered with an error; closing once it is sent */
@@ -104,6 +109,11 @@ struct conn {
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
+	struct owner_query *owner_q; /* REQ_CHECK: the ownership check in flight */
+	struct owner_refs *owner_refs; /* REQ_CHECK: checks of the objects a body names */
+	char *held_mem[3];	     /* REQ_CHECK: volume creates, head, body held back */
+	size_t held_len[3];	     /* their lengths */
+	struct answer_filter filter; /* the answer rewritten for isolation (filter.h) */
 	char reason[384];	     /* why it was refused (audit), "" if it was not */
 };
 
@@ -131,6 +141,7 @@ struct proxy {
 	unsigned nbuf_cache;	     /* how many */
 	size_t body_bytes;	     /* bytes held by all rewrite bodies */
 	struct track *track;	     /* what the session made that carries no label */
+	struct owner *owner;	     /* whose objects requests name */
 	struct proxy_stats stats;    /* counters for the report */
 };
 
@@ -141,6 +152,9 @@ struct proxy {
 struct conn *conn_new(struct proxy *p, int cfd);
 void conn_drain(struct conn *c);
 void conn_free(struct conn *c);
+
+/* conn.c: a filter's check answered; parse on unless it paused again. */
+void conn_filter_continue(struct conn *c);
 
 /* server.c */
 char *proxy_buf_get(struct proxy *p);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "label-filter.h"
 #include "sockmount.h"
 
 #define JSON_MAX_OUT_DEPTH 2048
@@ -716,6 +717,8 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 	case REWRITE_COMMIT:
 		rc = put_labels(root, spec, err);
 		break;
+	case REWRITE_NETWORK_CONNECT:
+		break; /* collected for proxy/refs.c, forwarded as decoded */
 	default:
 		rc = refuse(err, 500, "no body rewrite for this request");
 		break;
@@ -940,8 +943,52 @@ static char *label_change(const struct rewrite_spec *spec)
 	return buf;
 }
 
-int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
-		  size_t len, char **out, size_t *outlen, struct cw_error *err)
+/* A prune's query with one filters= that adds the session's label to the
+ * filters the daemon would read (Go's Form.Get: the first one). */
+static int prune_query(const struct rewrite_spec *spec, const char *query, size_t len,
+		       char **out, size_t *outlen, struct cw_error *err)
+{
+	_cleanup_free_ char *buf = NULL, *given = NULL, *merged = NULL, *label = NULL;
+	const char *session = json_string_value(json_object_get(spec->labels, "ci-wrap.session"));
+	size_t blen = 0, cap = 0, i = 0;
+	int given_len = 0, rc;
+
+	while (i < len) {
+		const char *amp = memchr(query + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - query) : len;
+		struct query_pair p;
+
+		query_pair_parse(query + i, end - i, &p);
+		i = end + 1;
+		if (strcmp(p.key, "filters") == 0) {
+			if (given == NULL) {
+				given = xmalloc(p.val_len + 1);
+				given_len = query_unescape(p.val, p.val_len, given, p.val_len + 1);
+				if (given_len < 0)
+					given_len = 0; /* Go drops a pair it cannot decode */
+			}
+			continue;
+		}
+		if (p.len > 0) {
+			append_raw(&buf, &blen, &cap, p.raw, p.len);
+			append_raw(&buf, &blen, &cap, "&", 1);
+		}
+	}
+	if (asprintf(&label, "ci-wrap.session=%s", session ? session : "") < 0)
+		abort();
+	rc = label_filter_add(given, (size_t)given_len, label, &merged, err);
+	if (rc < 0)
+		return rc;
+	append_raw(&buf, &blen, &cap, "filters=", 8);
+	query_escape_append(&buf, &blen, &cap, merged);
+	*out = steal_pointer(&buf);
+	*outlen = blen;
+	return 1;
+}
+
+/* A build's, commit's or import's query, labelled. */
+static int label_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
+		       size_t len, char **out, size_t *outlen, struct cw_error *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	json_t *labels = json_object();
@@ -1010,4 +1057,12 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 	*out = steal_pointer(&buf);
 	*outlen = blen;
 	return 1;
+}
+
+int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const char *query,
+		  size_t len, char **out, size_t *outlen, struct cw_error *err)
+{
+	if (kind == REWRITE_PRUNE_QUERY)
+		return prune_query(spec, query, len, out, outlen, err);
+	return label_query(kind, spec, query, len, out, outlen, err);
 }

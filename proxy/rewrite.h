@@ -26,6 +26,8 @@ enum rewrite_kind {
 	REWRITE_BUILD_QUERY,	  /* query: labels= (JSON), cgroupparent= */
 	REWRITE_CHANGES_QUERY,	  /* query: a last changes=LABEL ... (commit) */
 	REWRITE_IMPORT_QUERY,	  /* query: as CHANGES, for fromSrc= imports only */
+	REWRITE_PRUNE_QUERY,	  /* query: filters= narrowed to the session's label */
+	REWRITE_NETWORK_CONNECT,  /* body: read for the container it names, sent as it is */
 };
 
 struct sockmount;

@@ -23,6 +23,15 @@
 	{ HTTP_##m, p, fl, b, q, cr, act, grp, api, why }
 #define RELAY(m, p, api, why) \
 	ROW(m, p, 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_RELAY, 0, api, why)
+/* A relayed route that destroys or changes the object its path names:
+ * refused for objects made outside ci-wrap (proxy/owner.h). */
+#define ALTER(m, p, api, why) \
+	ROW(m, p, ROUTE_ALTERS, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_RELAY, 0, api, why)
+/* A prune: narrowed to the session's objects with a label filter, relayed
+ * whole with --allow prune. */
+#define PRUNE(p, api, why) \
+	ROW(POST, p, 0, REWRITE_NONE, REWRITE_PRUNE_QUERY, RESOURCE_NONE, ROUTE_REWRITE, \
+	    ROUTE_GROUP_PRUNE, api, why)
 #define REFUSE(m, p, grp, api, why) \
 	ROW(m, p, 0, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE, ROUTE_REFUSE, grp, api, why)
 #define HIJACK(m, p, act, grp, why) \
@@ -41,23 +50,24 @@ static const struct route routes[] = {
 	    RESOURCE_CONTAINER, ROUTE_REWRITE, 0, "",
 	    "labels; HostConfig.CgroupParent forced; every volume mount's VolumeOptions.Labels; "
 	    "the named volumes of Binds created first, labelled"),
-	REFUSE(POST, "/containers/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
-	       "removes every stopped container, also those made outside the session"),
-	ROW(POST, "/containers/**/start", ROUTE_BODY_IF_ANY, REWRITE_START_BODY, REWRITE_NONE,
-	    RESOURCE_NONE, ROUTE_REWRITE, 0, "below 1.24 a body replaces the HostConfig",
+	PRUNE("/containers/prune", "documented from 1.25",
+	      "a filter label=ci-wrap.session=ID is added: only the session's stopped containers go; "
+	      "--allow prune relays it whole"),
+	ROW(POST, "/containers/**/start", ROUTE_BODY_IF_ANY | ROUTE_ALTERS, REWRITE_START_BODY,
+	    REWRITE_NONE, RESOURCE_NONE, ROUTE_REWRITE, 0, "below 1.24 a body replaces the HostConfig",
 	    "a body other than {} or null is refused: it would move the container out of the "
 	    "pool and create its binds' volumes unlabelled"),
-	RELAY(POST, "/containers/**/update", "documented from 1.22",
+	ALTER(POST, "/containers/**/update", "documented from 1.22",
 	      "changes resources and restart policy, never the cgroup parent; the kernel keeps "
 	      "a container's limits within the pool's, whatever it asks"),
-	RELAY(POST, "/containers/**/kill", "", "signals a container"),
-	RELAY(POST, "/containers/**/pause", "", "freezes a container"),
-	RELAY(POST, "/containers/**/unpause", "", "thaws a container"),
-	RELAY(POST, "/containers/**/restart", "", "restarts a container, in its cgroup"),
-	RELAY(POST, "/containers/**/stop", "", "stops a container"),
+	ALTER(POST, "/containers/**/kill", "", "signals a container"),
+	ALTER(POST, "/containers/**/pause", "", "freezes a container"),
+	ALTER(POST, "/containers/**/unpause", "", "thaws a container"),
+	ALTER(POST, "/containers/**/restart", "", "restarts a container, in its cgroup"),
+	ALTER(POST, "/containers/**/stop", "", "stops a container"),
 	RELAY(POST, "/containers/**/wait", "", "waits for a container"),
 	RELAY(POST, "/containers/**/resize", "", "resizes a container's TTY"),
-	RELAY(POST, "/containers/**/rename", "", "renames a container"),
+	ALTER(POST, "/containers/**/rename", "", "renames a container"),
 	RELAY(POST, "/containers/**/exec", "",
 	      "makes an exec instance; it runs in the container's cgroup, in the pool"),
 	RELAY(POST, "/containers/**/copy", "below 1.24 only (404 from 1.24)",
@@ -69,7 +79,7 @@ static const struct route routes[] = {
 	       "experimental daemons", "dumps a container with CRIU; not reviewed"),
 	REFUSE(DELETE, "/containers/**/checkpoints/*", ROUTE_GROUP_CHECKPOINTS,
 	       "experimental daemons", "removes a checkpoint; not reviewed"),
-	RELAY(DELETE, "/containers/**", "", "removes a container (v=1: its anonymous volumes)"),
+	ALTER(DELETE, "/containers/**", "", "removes a container (v=1: its anonymous volumes)"),
 	HIJACK(POST, "/exec/*/start", ROUTE_RELAY, 0, "starts an exec instance, streams it"),
 	RELAY(POST, "/exec/**/resize", "", "resizes an exec's TTY"),
 	ROW(POST, "/commit", ROUTE_DRAIN_WAIT, REWRITE_COMMIT, REWRITE_CHANGES_QUERY, RESOURCE_IMAGE,
@@ -81,8 +91,10 @@ static const struct route routes[] = {
 	    RESOURCE_IMAGE, ROUTE_REWRITE, ROUTE_GROUP_BUILDKIT, "version=2 (BuildKit) from 1.31",
 	    "labels= and cgroupparent= forced, forcerm=1; version=2 (BuildKit) is refused: its "
 	    "RUN steps run in the daemon's cgroup, outside the pool"),
-	REFUSE(POST, "/build/prune", ROUTE_GROUP_PRUNE, "documented from 1.31",
-	       "removes build cache, also other jobs'"),
+	ROW(POST, "/build/prune", ROUTE_PRUNE_NOTHING, REWRITE_NONE, REWRITE_NONE, RESOURCE_NONE,
+	    ROUTE_REWRITE, ROUTE_GROUP_PRUNE, "documented from 1.31",
+	    "build cache has no owner: with isolation on ci-wrap answers that nothing was "
+	    "pruned (`docker system prune` goes on); with --isolation off it is refused"),
 	RELAY(POST, "/build/cancel", "", "cancels a build"),
 	ROW(POST, "/images/create", ROUTE_DRAIN_WAIT, REWRITE_NONE, REWRITE_IMPORT_QUERY,
 	    RESOURCE_IMAGE, ROUTE_REWRITE, 0, "",
@@ -92,25 +104,32 @@ static const struct route routes[] = {
 	    RESOURCE_NONE, ROUTE_TRACK, 0, "",
 	    "cannot be labelled: the images it reports that did not exist before are removed "
 	    "at teardown"),
-	REFUSE(POST, "/images/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
-	       "removes unused images, also those made outside the session"),
+	PRUNE("/images/prune", "documented from 1.25",
+	      "a filter label=ci-wrap.session=ID is added: only the session's unused images go; "
+	      "--allow prune relays it whole"),
 	RELAY(POST, "/images/**/push", "", "pushes an image to a registry"),
 	RELAY(POST, "/images/**/tag", "", "adds a tag (taking it from the image that had it)"),
-	RELAY(DELETE, "/images/**", "", "untags or removes an image"),
+	ALTER(DELETE, "/images/**", "", "untags or removes an image"),
 	RELAY(POST, "/auth", "", "checks registry credentials; changes nothing"),
 	/* Networks and volumes. */
 	ROW(POST, "/networks/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
 	    RESOURCE_NETWORK, ROUTE_REWRITE, 0, "", "labels"),
-	REFUSE(POST, "/networks/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
-	       "removes unused networks, also those made outside the session"),
-	RELAY(POST, "/networks/**/connect", "", "connects a container to a network"),
-	RELAY(POST, "/networks/**/disconnect", "", "disconnects a container from a network"),
-	RELAY(DELETE, "/networks/**", "", "removes a network"),
+	PRUNE("/networks/prune", "documented from 1.25",
+	      "a filter label=ci-wrap.session=ID is added: only the session's unused networks go; "
+	      "--allow prune relays it whole"),
+	ROW(POST, "/networks/**/connect", 0, REWRITE_NETWORK_CONNECT, REWRITE_NONE, RESOURCE_NONE,
+	    ROUTE_RELAY, 0, "", "connects a container to a network; the container it names is "
+	    "checked as the session's"),
+	ROW(POST, "/networks/**/disconnect", ROUTE_ALTERS, REWRITE_NETWORK_CONNECT, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_RELAY, 0, "", "disconnects a container from a network; the "
+	    "container it names is checked as the session's"),
+	ALTER(DELETE, "/networks/**", "", "removes a network"),
 	ROW(POST, "/volumes/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
 	    RESOURCE_VOLUME, ROUTE_REWRITE, 0, "", "labels"),
-	REFUSE(POST, "/volumes/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
-	       "removes unused volumes, also those made outside the session"),
-	RELAY(DELETE, "/volumes/**", "", "removes a volume"),
+	PRUNE("/volumes/prune", "documented from 1.25",
+	      "a filter label=ci-wrap.session=ID is added: only the session's unused volumes go; "
+	      "--allow prune relays it whole"),
+	ALTER(DELETE, "/volumes/**", "", "removes a volume"),
 	/* Swarm: a job must not make the agent a manager behind the operator's
 	 * back, nor drop an object's labels by updating it. */
 	REFUSE(POST, "/swarm/init", ROUTE_GROUP_SWARM, "", "makes this host a swarm manager"),
@@ -122,19 +141,19 @@ static const struct route routes[] = {
 	    RESOURCE_SERVICE, ROUTE_REWRITE, 0, "", "labels"),
 	REFUSE(POST, "/services/*/update", ROUTE_GROUP_SWARM, "",
 	       "replaces a service's spec, its labels too"),
-	RELAY(DELETE, "/services/*", "", "removes a service"),
+	ALTER(DELETE, "/services/*", "", "removes a service"),
 	REFUSE(POST, "/nodes/*/update", ROUTE_GROUP_SWARM, "", "changes a node's role and labels"),
 	REFUSE(DELETE, "/nodes/*", ROUTE_GROUP_SWARM, "", "removes a node from the swarm"),
 	ROW(POST, "/secrets/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
 	    RESOURCE_SECRET, ROUTE_REWRITE, 0, "documented from 1.25", "labels"),
 	REFUSE(POST, "/secrets/*/update", ROUTE_GROUP_SWARM, "documented from 1.25",
 	       "replaces a secret's spec, its labels too"),
-	RELAY(DELETE, "/secrets/*", "documented from 1.25", "removes a secret"),
+	ALTER(DELETE, "/secrets/*", "documented from 1.25", "removes a secret"),
 	ROW(POST, "/configs/create", ROUTE_DRAIN_WAIT, REWRITE_LABELS, REWRITE_NONE,
 	    RESOURCE_CONFIG, ROUTE_REWRITE, 0, "documented from 1.30", "labels"),
 	REFUSE(POST, "/configs/*/update", ROUTE_GROUP_SWARM, "documented from 1.30",
 	       "replaces a config's spec, its labels too"),
-	RELAY(DELETE, "/configs/*", "documented from 1.30", "removes a config"),
+	ALTER(DELETE, "/configs/*", "documented from 1.30", "removes a config"),
 	/* Plugins run as root outside any pool, carry no labels and outlive
 	 * the session. */
 	REFUSE(POST, "/plugins/pull", ROUTE_GROUP_PLUGINS, "documented from 1.25",
@@ -164,6 +183,8 @@ static const struct route routes[] = {
 #undef ROW
 #undef RELAY
 #undef REFUSE
+#undef ALTER
+#undef PRUNE
 #undef HIJACK
 
 /* What a request the table does not name gets. */
@@ -212,8 +233,9 @@ size_t route_query_offset(const char *target, size_t len)
 	return q ? (size_t)(q - target) : len;
 }
 
-/* Percent-decode t[0..len) into out, lower-cased; -1 on a bad escape or NUL. */
-static int decode_lower(const char *t, size_t len, char *out, size_t outsz, size_t *outlen)
+/* Percent-decode t[0..len) into out, lower-cased if lower; -1 on a bad
+ * escape or NUL. */
+static int decode(const char *t, size_t len, bool lower, char *out, size_t outsz, size_t *outlen)
 {
 	size_t n = 0;
 
@@ -234,7 +256,7 @@ static int decode_lower(const char *t, size_t len, char *out, size_t outsz, size
 		}
 		if (c == 0 || n + 1 >= outsz)
 			return -1;
-		out[n++] = (char)tolower(c);
+		out[n++] = (char)(lower ? tolower(c) : c);
 	}
 	out[n] = '\0';
 	*outlen = n;
@@ -243,7 +265,7 @@ static int decode_lower(const char *t, size_t len, char *out, size_t outsz, size
 
 static bool is_version_segment(const char *seg, size_t len)
 {
-	if (len == 0 || seg[0] != 'v')
+	if (len == 0 || tolower((unsigned char)seg[0]) != 'v')
 		return false;
 	for (size_t i = 1; i < len; i++)
 		if (!isdigit((unsigned char)seg[i]) && seg[i] != '.')
@@ -298,7 +320,8 @@ static void clean_path(char *p, size_t len)
 	p[n] = '\0';
 }
 
-int route_canonical_path(const char *target, size_t len, char *out, size_t outsz)
+/* The canonical path, lower-cased or with its case kept. */
+static int reduce_path(const char *target, size_t len, bool lower, char *out, size_t outsz)
 {
 	size_t start = path_start(target, len);
 	size_t end, n;
@@ -321,10 +344,20 @@ int route_canonical_path(const char *target, size_t len, char *out, size_t outsz
 		end = (size_t)(hash - target);
 	if (end - start > ROUTE_PATH_MAX || outsz < ROUTE_PATH_MAX + 2)
 		return -1;
-	if (decode_lower(target + start, end - start, out, outsz, &n) < 0)
+	if (decode(target + start, end - start, lower, out, outsz, &n) < 0)
 		return -1;
 	clean_path(out, n);
 	return 0;
+}
+
+int route_canonical_path(const char *target, size_t len, char *out, size_t outsz)
+{
+	return reduce_path(target, len, true, out, outsz);
+}
+
+int route_decoded_path(const char *target, size_t len, char *out, size_t outsz)
+{
+	return reduce_path(target, len, false, out, outsz);
 }
 
 /* Match path against pattern: "*" is one non-empty segment, "**" one or
@@ -450,8 +483,12 @@ static void print_action(FILE *f, const struct route *r)
 	fputs(names[r->action], f);
 	if (r->group != 0 && r->action == ROUTE_REFUSE)
 		fprintf(f, " (`--allow %s`)", group_name(r->group));
-	else if (r->group != 0)
+	else if (r->group != 0 && (r->flags & ROUTE_BUILDKIT))
 		fprintf(f, " (version=2: refuse, `--allow %s`)", group_name(r->group));
+	else if (r->group != 0)
+		fprintf(f, " (whole with `--allow %s`)", group_name(r->group));
+	if (r->flags & ROUTE_ALTERS)
+		fputs(", own objects only", f);
 	if (r->flags & ROUTE_HIJACK)
 		fputs(", may hijack", f);
 }

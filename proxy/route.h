@@ -24,6 +24,8 @@ enum route_flags {
 	ROUTE_IMAGE_LOAD = 1 << 2, /* the answer names the images loaded */
 	ROUTE_BODY_IF_ANY = 1 << 3, /* the body rewrite runs only when a body is sent */
 	ROUTE_BUILDKIT = 1 << 4,   /* refused as BuildKit when the query asks version=2 */
+	ROUTE_ALTERS = 1 << 5,	   /* destroys or changes the object its path names */
+	ROUTE_PRUNE_NOTHING = 1 << 6, /* a prune of what has no owner: answered "none pruned" */
 };
 
 /* What ci-wrap does with a route (docs/write-surface.md, generated from the
@@ -66,6 +68,10 @@ struct route {
  * canonical path in out (NUL-terminated). Returns 0, or -1 when the target
  * cannot be a valid request target (bad escape, NUL, too long). */
 int route_canonical_path(const char *target, size_t len, char *out, size_t outsz);
+
+/* The same path with its case kept: names of objects are case-sensitive.
+ * Byte for byte the canonical path but for case. */
+int route_decoded_path(const char *target, size_t len, char *out, size_t outsz);
 
 /* The row for method and canonical path; never NULL: a read row for a
  * GET, HEAD or OPTIONS the table does not name, a refused row (group

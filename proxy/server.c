@@ -12,6 +12,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "proxy-internal.h"
+#include "owner.h"
 #include "track.h"
 
 /* Flow buffers are pages of their own. One going back to the cache keeps
@@ -193,6 +194,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
+	p->owner = owner_new(loop, &p->cfg, p->track);
 	add_listener(p, cfg->listen_fd, false);
 	if (cfg->mounted_fd > 0)
 		add_listener(p, cfg->mounted_fd, true);
@@ -268,6 +270,7 @@ void proxy_free(struct proxy *p)
 	ev_timer_stop(p->loop, &p->drain_timer);
 	while (p->nbuf_cache > 0)
 		munmap(p->buf_cache[--p->nbuf_cache], FLOW_BUF_SIZE);
+	owner_free(p->owner);
 	track_free(p->track);
 	free(p);
 }

@@ -791,3 +791,24 @@ void track_answer_end(struct track *t, struct track_answer *a, int status)
 	json_decref(a->named);
 	free(a);
 }
+
+bool track_made_by_session(const struct track *t, enum resource_kind kind, const char *id)
+{
+	json_t *made;
+	char key[64];
+
+	if (kind <= RESOURCE_NONE || kind >= RESOURCE__COUNT)
+		return false;
+	made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	if (json_object_get(made, id) != NULL)
+		return true;
+	if (kind == RESOURCE_IMAGE && json_object_get(t->image_set, id) != NULL)
+		return true;
+	if (kind == RESOURCE_VOLUME &&
+	    json_object_get(json_object_get(t->result, "volumes"), id) != NULL)
+		return true;
+	if (strlen(id) != 12)
+		return false;
+	short_key(kind, id, key, sizeof(key));
+	return json_object_get(t->shorts, key) != NULL;
+}

@@ -65,6 +65,11 @@ void track_cancel(struct track *t);
  * Each list holds at most 65536. */
 json_t *track_result(const struct track *t);
 
+/* Did the session make the object (kind, full ID, 12-digit ID or, for a
+ * volume, name) though it may carry no label: a create's answer, an image a
+ * load brought or a build step left, an anonymous volume of its containers? */
+bool track_made_by_session(const struct track *t, enum resource_kind kind, const char *id);
+
 /* ---- pure helpers, exposed for the unit tests ----------------------------- */
 
 /* The anonymous volumes of an inspected container (GET /containers/{id}/json):
