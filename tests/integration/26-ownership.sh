@@ -15,8 +15,8 @@
 # ci-wrap" are made here directly on the daemon. Everything carries TL, so the
 # sweep removes it if a session's teardown does not.
 #
-# The daemon is shared with other jobs: prunes in A run (with --allow prune)
-# only after A showed that ownership is on, and the unfiltered
+# The daemon is shared with other jobs: prunes in A run only after A showed
+# that ownership is on, and the unfiltered
 # `docker system prune -af --volumes` only after prunes filtered by a label of
 # this run's objects left B's and the outside objects alone. A running
 # container of $IMG is up during every prune, so the shared test image is
@@ -143,32 +143,33 @@ make_ctx() {
 }
 
 # Runs as session B's command: a running and a stopped container, an exec
-# instance, a network, a volume and a built image, all labelled SHARED; their
-# ids in $WORK/b.env. Then holds the session open until $WORK/b-stop exists.
+# instance, a network, a volume and (unless $WORK/b-light exists) a built
+# image, all labelled SHARED; their ids in $WORK/b.env. Then holds the
+# session open until $WORK/b-stop exists.
 inner_b() {
-	local sock exec_id img
+	local sock exec_id img='' net ctr stopped
 	sock=$(proxy_socket)
-	docker network create "${TL[@]}" "${SHARED[@]}" "$PB-net" >/dev/null || fail "B: docker network create failed"
+	net=$(docker network create "${TL[@]}" "${SHARED[@]}" "$PB-net") || fail "B: docker network create failed"
 	docker volume create "${TL[@]}" "${SHARED[@]}" "$PB-vol" >/dev/null || fail "B: docker volume create failed"
-	docker run -d --name "$PB-ctr" "${TL[@]}" "${SHARED[@]}" "$IMG" sh -c 'echo b-log-line; exec sleep 600' \
-		>/dev/null || fail "B: docker run -d failed"
-	docker run --name "$PB-stopped" "${TL[@]}" "${SHARED[@]}" "$IMG" true || fail "B: docker run failed"
+	ctr=$(docker run -d --name "$PB-ctr" "${TL[@]}" "${SHARED[@]}" "$IMG" sh -c 'echo b-log-line; exec sleep 600') ||
+		fail "B: docker run -d failed"
+	{ stopped=$(docker create --name "$PB-stopped" "${TL[@]}" "${SHARED[@]}" "$IMG" true) && docker start -a "$stopped"; } ||
+		fail "B: docker create + start of a container that exits failed"
 	exec_id=$(curl -sf --unix-socket "$sock" -X POST -H 'Content-Type: application/json' -d '{"Cmd":["true"]}' \
 		"http://docker/v1.41/containers/$PB-ctr/exec" | jq -r .Id) || fail "B: exec create failed"
-	img=$(DOCKER_BUILDKIT=0 docker build -q "${TL[@]}" "${SHARED[@]}" -t "$PB-img:1" "$WORK/ctx" 2>"$WORK/b-build.err") ||
-		fail "B: docker build failed: $(oneline <"$WORK/b-build.err")"
-	save_vars "$WORK/b.env" "B_SESSION=$CI_WRAP_SESSION" \
-		"B_CTR_ID=$(d inspect -f '{{.Id}}' "$PB-ctr")" \
-		"B_STOPPED_ID=$(d inspect -f '{{.Id}}' "$PB-stopped")" \
-		"B_EXEC_ID=$exec_id" \
-		"B_NET_ID=$(d network inspect -f '{{.Id}}' "$PB-net")" \
-		"B_IMG_ID=$img"
+	if [[ ! -e $WORK/b-light ]]; then
+		img=$(DOCKER_BUILDKIT=0 docker build -q "${TL[@]}" "${SHARED[@]}" -t "$PB-img:1" "$WORK/ctx" 2>"$WORK/b-build.err") ||
+			fail "B: docker build failed: $(oneline <"$WORK/b-build.err")"
+	fi
+	save_vars "$WORK/b.env" "B_SESSION=$CI_WRAP_SESSION" "B_CTR_ID=$ctr" "B_STOPPED_ID=$stopped" \
+		"B_EXEC_ID=$exec_id" "B_NET_ID=$net" "B_IMG_ID=$img"
 	touch "$WORK/b-ready"
 	wait_until 170 test -e "$WORK/b-stop" || true
 }
 
-start_b() {
+start_b() { # [light]: no image
 	make_ctx
+	[[ ${1:-} == light ]] && touch "$WORK/b-light"
 	# ci-wrap itself is the background job (not a subshell around it), so
 	# that the case's cleanup, which signals its jobs, tears B down.
 	_CIWT_INNER=inner_b "$CI_WRAP" -q --grace "$GRACE" -- bash "$_CIWT_FILE" 2>"$WORK/b-err" &
@@ -191,24 +192,26 @@ stop_b() {
 
 # Directly on the daemon: a running container (on network $PO-busy), a stopped
 # one, an idle network, an idle volume, the test image tagged with a new name
-# (as a pulled base image) and an image of its own with no container (one a
-# prune -a would remove). Ids in $WORK/o.env.
-make_outside() {
+# (as a pulled base image) and (unless "light") an image of its own with no
+# container, one a prune -a would remove. Ids in $WORK/o.env.
+make_outside() { # [light]
+	local net run stopped
 	make_ctx
-	d network create "${TL[@]}" "${SHARED[@]}" "$PO-net" >/dev/null || fail "docker network create failed"
+	net=$(d network create "${TL[@]}" "${SHARED[@]}" "$PO-net") || fail "docker network create failed"
 	d network create "${TL[@]}" "$PO-busy" >/dev/null || fail "docker network create failed"
 	d volume create "${TL[@]}" "${SHARED[@]}" "$PO-vol" >/dev/null || fail "docker volume create failed"
-	d run -d --name "$PO-run" --network "$PO-busy" "${TL[@]}" "${SHARED[@]}" "$IMG" \
-		sh -c 'echo out-log-line; exec sleep 600' >/dev/null || fail "docker run -d failed"
-	d run --name "$PO-stopped" "${TL[@]}" "${SHARED[@]}" "$IMG" true || fail "docker run failed"
+	run=$(d run -d --name "$PO-run" --network "$PO-busy" "${TL[@]}" "${SHARED[@]}" "$IMG" \
+		sh -c 'echo out-log-line; exec sleep 600') || fail "docker run -d failed"
+	{ stopped=$(d create --name "$PO-stopped" "${TL[@]}" "${SHARED[@]}" "$IMG" true) && d start -a "$stopped"; } ||
+		fail "docker create + start of a container that exits failed"
 	d tag "$IMG" "$PO-img:1" || fail "docker tag failed"
 	on_cleanup "d rmi $PO-img:1 >/dev/null 2>&1"
-	O_BUILT_ID=$(DOCKER_BUILDKIT=0 d build -q "${TL[@]}" "${SHARED[@]}" -t "$PO-built:1" "$WORK/ctx" 2>"$WORK/o-build.err") ||
-		fail "docker build failed: $(oneline <"$WORK/o-build.err")"
-	save_vars "$WORK/o.env" "O_RUN_ID=$(d inspect -f '{{.Id}}' "$PO-run")" \
-		"O_STOPPED_ID=$(d inspect -f '{{.Id}}' "$PO-stopped")" \
-		"O_NET_ID=$(d network inspect -f '{{.Id}}' "$PO-net")" \
-		"O_BUILT_ID=$O_BUILT_ID"
+	O_BUILT_ID=
+	if [[ ${1:-} != light ]]; then
+		O_BUILT_ID=$(DOCKER_BUILDKIT=0 d build -q "${TL[@]}" "${SHARED[@]}" -t "$PO-built:1" "$WORK/ctx" 2>"$WORK/o-build.err") ||
+			fail "docker build failed: $(oneline <"$WORK/o-build.err")"
+	fi
+	save_vars "$WORK/o.env" "O_RUN_ID=$run" "O_STOPPED_ID=$stopped" "O_NET_ID=$net" "O_BUILT_ID=$O_BUILT_ID"
 	# shellcheck source=/dev/null
 	. "$WORK/o.env"
 }
@@ -217,19 +220,16 @@ make_outside() {
 # built image, named $PA-SUFFIX-*, with LABEL-ARGS; ids in $WORK/a.env as
 # A_<SUFFIX>_{CTR,STOPPED,NET,IMG}.
 a_make() { # SUFFIX [LABEL-ARGS...]
-	local s=$1 p=$PA-$1 img
+	local s=${1^^} p=$PA-$1 img net ctr stopped
 	shift
-	docker network create "${TL[@]}" "$@" "$p-net" >/dev/null || fail "A: docker network create failed"
+	net=$(docker network create "${TL[@]}" "$@" "$p-net") || fail "A: docker network create failed"
 	docker volume create "${TL[@]}" "$@" "$p-vol" >/dev/null || fail "A: docker volume create failed"
-	docker run -d --name "$p-ctr" "${TL[@]}" "$@" "$IMG" sleep 600 >/dev/null || fail "A: docker run -d failed"
-	docker run --name "$p-stopped" "${TL[@]}" "$@" "$IMG" true || fail "A: docker run failed"
+	ctr=$(docker run -d --name "$p-ctr" "${TL[@]}" "$@" "$IMG" sleep 600) || fail "A: docker run -d failed"
+	{ stopped=$(docker create --name "$p-stopped" "${TL[@]}" "$@" "$IMG" true) && docker start -a "$stopped"; } ||
+		fail "A: docker create + start of a container that exits failed"
 	img=$(DOCKER_BUILDKIT=0 docker build -q "${TL[@]}" "$@" -t "$p-img:1" "$WORK/ctx" 2>"$WORK/a-build.err") ||
 		fail "A: docker build failed: $(oneline <"$WORK/a-build.err")"
-	s=${s^^}
-	save_vars "$WORK/a.env" "A_${s}_CTR=$(docker inspect -f '{{.Id}}' "$p-ctr")" \
-		"A_${s}_STOPPED=$(docker inspect -f '{{.Id}}' "$p-stopped")" \
-		"A_${s}_NET=$(docker network inspect -f '{{.Id}}' "$p-net")" \
-		"A_${s}_IMG=$img"
+	save_vars "$WORK/a.env" "A_${s}_CTR=$ctr" "A_${s}_STOPPED=$stopped" "A_${s}_NET=$net" "A_${s}_IMG=$img"
 	# shellcheck source=/dev/null
 	. "$WORK/a.env"
 }
@@ -292,7 +292,7 @@ inner_a_container() {
 }
 
 t_other_container() {
-	start_b
+	start_b light
 	run_a -- inner_a_container
 	# On the daemon: B's objects as B left them.
 	# shellcheck disable=SC2016 # a Go template
@@ -400,10 +400,13 @@ inner_a_lists() {
 	docker events --since "$t0" --until "$t1" --format '{{json .}}' >"$WORK/events" 2>"$WORK/events.err" ||
 		fail "docker events --since --until failed: $(oneline <"$WORK/events.err")"
 	log "A saw $(wc -l <"$WORK/events") events"
-	jq -e --arg id "$A_OWN_CTR" 'select(.Type == "container" and .Action == "create" and .Actor.ID == $id)' \
-		"$WORK/events" >/dev/null || check_fail "docker events does not show the create of A's own container"
-	jq -e --arg id "$O_RUN_ID" 'select(.Type == "container" and .Action == "create" and .Actor.ID == $id)' \
-		"$WORK/events" >/dev/null || check_fail "docker events does not show the create of the container made outside ci-wrap"
+	# (jq 1.6's -e looks at the last input only: one answer for all of them.)
+	# shellcheck disable=SC2016 # jq's $id
+	local created='[inputs | select(.Type == "container" and .Action == "create" and .Actor.ID == $id)] | length > 0'
+	jq -ne --arg id "$A_OWN_CTR" "$created" <"$WORK/events" >/dev/null ||
+		check_fail "docker events does not show the create of A's own container"
+	jq -ne --arg id "$O_RUN_ID" "$created" <"$WORK/events" >/dev/null ||
+		check_fail "docker events does not show the create of the container made outside ci-wrap"
 	local x ev
 	for x in "$B_CTR_ID" "$B_STOPPED_ID" "$B_NET_ID" "$PB-vol" "$B_IMG_ID" "$PB-ctr" "$PB-stopped" "$PB-net" "$PB-img:1"; do
 		ev=$(jq -c --arg x "$x" 'select(.Actor.ID == $x or .Actor.Attributes.name == $x) | [.Type, .Action]' "$WORK/events" | head -n 3)
@@ -674,7 +677,7 @@ inner_a_prune() {
 t_prune() {
 	make_outside
 	start_b
-	run_a --allow prune -- inner_a_prune
+	run_a -- inner_a_prune
 	local missing
 	missing=$(prune_survivors_missing)
 	[[ -z $missing ]] && return 0
@@ -692,8 +695,8 @@ inner_rm_f() { # CONTAINER...: docker rm -f must work
 }
 
 t_isolation_off() {
-	make_outside
-	start_b
+	make_outside light
+	start_b light
 	run_a --isolation off -- inner_rm_f "$PB-ctr"
 	d container inspect "$B_CTR_ID" >/dev/null 2>&1 && fail "with --isolation off, docker rm -f left session B's container"
 	CI_WRAP_ISOLATION=off run_a -- inner_rm_f "$PO-run"
