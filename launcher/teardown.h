@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../proxy/rewrite.h"
+#include "../common/kinds.h"
 #include "docker.h"
 
 struct teardown_opts {
@@ -38,7 +38,5 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 
 /* "3 containers, 1 network" for the summary line; "nothing" if none. */
 void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t size);
-
-const char *teardown_kind_name(enum resource_kind kind);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "llhttp.h"
@@ -71,13 +72,6 @@ struct track_answer {
 	char line[TRACK_LINE_MAX + 1]; /* the current line */
 };
 
-static const char *const kind_keys[RESOURCE__COUNT] = {
-	[RESOURCE_CONTAINER] = "container", [RESOURCE_NETWORK] = "network",
-	[RESOURCE_VOLUME] = "volume",	    [RESOURCE_IMAGE] = "image",
-	[RESOURCE_SERVICE] = "service",	    [RESOURCE_SECRET] = "secret",
-	[RESOURCE_CONFIG] = "config",
-};
-
 struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 			uint64_t *images_created)
 {
@@ -85,7 +79,7 @@ struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	json_t *made = json_object();
 
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
-		json_object_set_new(made, kind_keys[k], json_object());
+		json_object_set_new(made, kind_name(k), json_object());
 	t->loop = loop;
 	t->cfg = cfg;
 	t->images_created = images_created;
@@ -160,12 +154,12 @@ static void add_image(struct track *t, const char *id)
 /* The key of an ID's first 12 digits, the form `docker ps -q` prints. */
 static void short_key(enum resource_kind kind, const char *id, char *key, size_t size)
 {
-	snprintf(key, size, "%s/%.12s", kind_keys[kind], id);
+	snprintf(key, size, "%s/%.12s", kind_name(kind), id);
 }
 
 static void add_made(struct track *t, enum resource_kind kind, const char *id)
 {
-	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_name(kind));
 	char key[64];
 
 	add_to_set(t, made, id);
@@ -180,7 +174,7 @@ static void add_made(struct track *t, enum resource_kind kind, const char *id)
  * volume's is not matched: it is named all the same. */
 static void forget_made(struct track *t, enum resource_kind kind, const char *ref)
 {
-	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_name(kind));
 	const char *full = ref;
 	char key[64], id[256];
 

@@ -55,7 +55,7 @@ void track_cancel(struct track *t);
 /* What was recorded, an object the tracker owns:
  *   "since":   unix time the tracker started: anything older is not ours
  *   "made":    {"container": {ID: true...}, "network": {...}, ...}: every
- *              ID a create answered with, by kind (teardown_kind_name()),
+ *              ID a create answered with, by kind (kind_name()),
  *              less those the job was seen to remove
  *   "images":  image IDs to remove, in the order made: loads new to the
  *              daemon, classic-builder steps
