@@ -422,15 +422,25 @@ static const char *tag_holder(json_t *list, const char *skip, const char *ref, j
 	return best;
 }
 
-/* Take a tag a load put on an image that existed before off it again,
- * leaving the image. The tag goes back to the image it named before if
- * that is still there. Otherwise: the API (1.41) has no untag, and a
- * DELETE of an image's last tag deletes the image too
+/* Does an inspected image carry the session's label? */
+static bool labelled_with(json_t *inspect, const char *session)
+{
+	const char *got = json_string_value(json_object_get(
+		kind_labels(inspect, kind_info(RESOURCE_IMAGE)->inspect_labels), "ci-wrap.session"));
+
+	return got && session && strcmp(got, session) == 0;
+}
+
+/* Take a tag a load or `docker tag` put on an image that existed before
+ * off it again, leaving the image. The tag goes back to the image it named
+ * before if that is still there. Otherwise: the API (1.41) has no untag,
+ * and a DELETE of an image's last tag deletes the image too
  * (daemon/images/image_delete.go), so a last tag is first moved to an
  * image that keeps another one, and deleted there. */
-static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
+static void untag_one(struct docker *d, json_t *u, json_t *list, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
+	json_t *own = json_object_get(o->tracked, "images");
 	const char *ref = json_string_value(json_object_get(u, "ref"));
 	const char *image = json_string_value(json_object_get(u, "image"));
 	const char *was = json_string_value(json_object_get(u, "was"));
@@ -444,8 +454,11 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
 	snprintf(path, sizeof(path), "/images/%s/json", ref);
 	status = docker_call(d, "GET", path, CALL_TIMEOUT_MS, &now, &err);
 	if (status != 200 ||
-	    strcmp(json_string_value(json_object_get(now, "Id")) ?: "", image) != 0) {
-		json_decref(now); /* gone, or moved on since: not the load's now */
+	    strcmp(json_string_value(json_object_get(now, "Id")) ?: "", image) != 0 ||
+	    labelled_with(now, o->session)) {
+		/* gone, or moved on since: not the session's tag now; or on the
+		 * session's own image, whose removal takes (or took) its tags */
+		json_decref(now);
 		return;
 	}
 	json_decref(now);
@@ -467,7 +480,8 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
 		record_leak(res, RESOURCE_IMAGE, ref, status < 0 ? err.msg : "the daemon refused");
 }
 
-static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
+/* Tags a load or `docker tag` put on images from before the session. */
+static void remove_tags(struct docker *d, const struct teardown_opts *o,
 			     struct teardown_result *res)
 {
 	json_t *untag = json_object_get(o->tracked, "untag"), *u;
@@ -489,7 +503,7 @@ static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
 		return;
 	}
 	json_array_foreach(untag, i, u)
-	untag_one(d, u, list, json_object_get(o->tracked, "images"), res);
+	untag_one(d, u, list, o, res);
 }
 
 /* What carries no label but goes with a kind: the anonymous volumes after
@@ -502,7 +516,7 @@ static void remove_unlabelled(struct docker *d, enum resource_kind kind,
 	if (kind == RESOURCE_VOLUME) {
 		remove_anonymous_volumes(d, o, res);
 	} else if (kind == RESOURCE_IMAGE) {
-		remove_load_tags(d, o, res);
+		remove_tags(d, o, res);
 		remove_made_images(d, o, res, json_object_get(o->tracked, "images"));
 	}
 }

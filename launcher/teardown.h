@@ -3,7 +3,8 @@
  * anonymous volumes, in parallel), then networks, volumes, swarm secrets and
  * configs, images; then what carries no label but the proxy saw the
  * session make (opts->tracked): anonymous volumes of its containers, images
- * a load brought or a classic build left, tags a load put on older images.
+ * a load brought or a classic build left, tags a load or `docker tag` put
+ * on older images (given back to the image they named before, if any).
  *
  * teardown_session() never fails as a whole: what it cannot remove is
  * recorded in result->leaked and the caller reports it.

@@ -95,7 +95,10 @@ static const struct route routes[] = {
 	REFUSE(POST, "/images/prune", ROUTE_GROUP_PRUNE, "documented from 1.25",
 	       "removes unused images, also those made outside the session"),
 	RELAY(POST, "/images/**/push", "", "pushes an image to a registry"),
-	RELAY(POST, "/images/**/tag", "", "adds a tag (taking it from the image that had it)"),
+	ROW(POST, "/images/**/tag", ROUTE_DRAIN_WAIT | ROUTE_IMAGE_TAG, REWRITE_NONE, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_TRACK, 0, "",
+	    "adds a tag (taking it from the image that had it): a tag put on an image from "
+	    "before the session is taken off at teardown, or given back to the image it named"),
 	RELAY(DELETE, "/images/**", "", "untags or removes an image"),
 	RELAY(POST, "/auth", "", "checks registry credentials; changes nothing"),
 	/* Networks and volumes. */

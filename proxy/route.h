@@ -24,6 +24,7 @@ enum route_flags {
 	ROUTE_IMAGE_LOAD = 1 << 2, /* the answer names the images loaded */
 	ROUTE_BODY_IF_ANY = 1 << 3, /* the body rewrite runs only when a body is sent */
 	ROUTE_BUILDKIT = 1 << 4,   /* refused as BuildKit when the query asks version=2 */
+	ROUTE_IMAGE_TAG = 1 << 5,  /* a 2xx answer put the query's repo:tag on an image */
 };
 
 /* What ci-wrap does with a route (docs/write-surface.md, generated from the
