@@ -444,9 +444,10 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, const struct te
 	const char *ref = json_string_value(json_object_get(u, "ref"));
 	const char *image = json_string_value(json_object_get(u, "image"));
 	const char *was = json_string_value(json_object_get(u, "was"));
-	json_t *now = NULL, *img;
+	json_t *now = NULL;
 	struct cw_error err;
 	char path[1024];
+	size_t tags;
 	long status;
 
 	if (ref == NULL || image == NULL)
@@ -461,11 +462,12 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, const struct te
 		json_decref(now);
 		return;
 	}
+	/* Counted now, not from list: an earlier untag may have taken one. */
+	tags = json_array_size(json_object_get(now, "RepoTags"));
 	json_decref(now);
 	if (was && find_image(list, was) && tag_image(d, was, ref) == 201)
 		return;
-	img = find_image(list, image);
-	if (json_array_size(json_object_get(img, "RepoTags")) < 2) {
+	if (tags < 2) {
 		const char *holder = tag_holder(list, image, ref, own);
 
 		if (holder == NULL || tag_image(d, holder, ref) != 201) {
@@ -482,7 +484,7 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, const struct te
 
 /* Tags a load or `docker tag` put on images from before the session. */
 static void remove_tags(struct docker *d, const struct teardown_opts *o,
-			     struct teardown_result *res)
+			struct teardown_result *res)
 {
 	json_t *untag = json_object_get(o->tracked, "untag"), *u;
 	json_auto_t *list = NULL;
@@ -502,8 +504,10 @@ static void remove_tags(struct docker *d, const struct teardown_opts *o,
 			    "cannot reach the daemon to take this tag off");
 		return;
 	}
-	json_array_foreach(untag, i, u)
-	untag_one(d, u, list, o, res);
+	/* Newest first, as a stack is undone: a name the job moved twice ends
+	 * where it was before the session, or gone if it was new. */
+	for (i = json_array_size(untag); i-- > 0;)
+		untag_one(d, json_array_get(untag, i), list, o, res);
 }
 
 /* What carries no label but goes with a kind: the anonymous volumes after

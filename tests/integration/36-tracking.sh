@@ -182,7 +182,12 @@ inner_tags() {
 	docker tag "$o" "ciwt-new:$CIWT_RUN" || fail "docker tag (a new name) failed"
 	docker tag "$o" "localhost:5000/ciwt-reg-$CIWT_RUN" || fail "docker tag (a registry name) failed"
 	docker tag "$o" "ciwt-w2:$CIWT_RUN" || fail "docker tag (a name of another image) failed"
+	# A dangling image tagged twice: neither untag may remove it.
 	docker tag "$(cat "$WORK/dangling.id")" "ciwt-d:$CIWT_RUN" || fail "docker tag (a dangling image) failed"
+	docker tag "$(cat "$WORK/dangling.id")" "ciwt-d2:$CIWT_RUN" || fail "docker tag (a dangling image) failed"
+	# A new name moved on to another image from before: gone all the same.
+	docker tag "$o" "ciwt-twice:$CIWT_RUN" || fail "docker tag (a new name) failed"
+	docker tag "$(cat "$WORK/w.id")" "ciwt-twice:$CIWT_RUN" || fail "docker tag (a new name, moved) failed"
 	# An image of the session's own: its tags go with it.
 	mkdir -p "$dir/bin"
 	cp /bin/busybox "$dir/bin/busybox"
@@ -202,10 +207,11 @@ t_tags() {
 	dangling=$(make_image dangling) || fail "docker import failed"
 	echo "$o" >"$WORK/o.id"
 	echo "$dangling" >"$WORK/dangling.id"
+	echo "$w" >"$WORK/w.id"
 	on_cleanup "d rmi -f $o $w $dangling \$(cat $WORK/own.id 2>/dev/null) >/dev/null 2>&1"
 	cw_inner -q -- inner_tags 2>"$WORK/err" || session_failed
 	for ref in "ciwt-new:$CIWT_RUN" "localhost:5000/ciwt-reg-$CIWT_RUN:latest" "ciwt-d:$CIWT_RUN" \
-		"ciwt-own:$CIWT_RUN"; do
+		"ciwt-d2:$CIWT_RUN" "ciwt-twice:$CIWT_RUN" "ciwt-own:$CIWT_RUN"; do
 		exists_image "$ref" && fail "the tag $ref the job put is left"
 	done
 	exists_image "$o" || fail "the image from before the session that the job tagged was removed"
