@@ -71,3 +71,19 @@ const char *kind_name(enum resource_kind kind)
 {
 	return kind_info(kind)->name ? kind_info(kind)->name : "resource";
 }
+
+json_t *kind_labels(json_t *object, const char *where)
+{
+	const char *dot;
+	char key[64];
+
+	while (object && (dot = strchr(where, '.')) != NULL) {
+		if ((size_t)(dot - where) >= sizeof(key))
+			return NULL;
+		memcpy(key, where, (size_t)(dot - where));
+		key[dot - where] = '\0';
+		object = json_object_get(object, key);
+		where = dot + 1;
+	}
+	return object ? json_object_get(object, where) : NULL;
+}

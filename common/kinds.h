@@ -7,6 +7,7 @@
 #ifndef CI_WRAP_KINDS_H
 #define CI_WRAP_KINDS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -50,5 +51,10 @@ const enum resource_kind *kind_teardown_order(size_t *n);
 
 /* "container", or "resource" for RESOURCE_NONE. */
 const char *kind_name(enum resource_kind kind);
+
+/* The labels object of a list item or inspect answer, where is a row's
+ * list_labels or inspect_labels ("Spec.Labels": dot-separated keys), or
+ * NULL. */
+json_t *kind_labels(json_t *object, const char *where);
 
 #endif

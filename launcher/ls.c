@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "docker-get.h"
@@ -23,15 +24,17 @@
 #define LS_NO_LIMIT (INT64_C(1) << 62)
 #define LS_WIDTH 100
 
-/* The kinds counted, with the listing that finds them by label. */
+/* The kinds counted (each one's listing finds them by label), and their
+ * JSON keys and columns. Swarm kinds are left out: most agents are no
+ * swarm managers, and the table has no room for three columns of zeros. */
 static const struct {
-	const char *name; /* JSON key and column */
-	const char *list; /* listing path, to which "filters=..." is appended */
+	enum resource_kind kind; /* listed by kind_info(kind)->list */
+	const char *name;	 /* JSON key and column */
 } ls_kinds[LS_KINDS] = {
-	{ "containers", "/containers/json?all=1&" },
-	{ "networks", "/networks?" },
-	{ "volumes", "/volumes?" },
-	{ "images", "/images/json?" },
+	{ RESOURCE_CONTAINER, "containers" },
+	{ RESOURCE_NETWORK, "networks" },
+	{ RESOURCE_VOLUME, "volumes" },
+	{ RESOURCE_IMAGE, "images" },
 };
 
 /* One session, as shown. */
@@ -198,7 +201,7 @@ static void count_items(json_t *items, size_t kind, json_t *counts)
 
 	json_array_foreach(items, i, item)
 	{
-		json_t *labels = json_object_get(item, "Labels");
+		json_t *labels = kind_labels(item, kind_info(ls_kinds[kind].kind)->list_labels);
 		const char *id = json_string_value(json_object_get(labels, "ci-wrap.session"));
 		const char *owner = json_string_value(json_object_get(labels, "ci-wrap.owner"));
 		json_t *s, *n;
@@ -225,7 +228,8 @@ static json_t *count_objects(const char *socket_path, struct cw_error *err)
 
 	docker_label_filter("ci-wrap.session", filter, sizeof(filter));
 	for (size_t k = 0; k < LS_KINDS; k++) {
-		snprintf(paths[k], sizeof(paths[k]), "%sfilters=%s", ls_kinds[k].list, filter);
+		snprintf(paths[k], sizeof(paths[k]), "%sfilters=%s",
+			 kind_info(ls_kinds[k].kind)->list, filter);
 		gets[k] = (struct docker_get){ .path = paths[k] };
 	}
 	if (docker_get_many(socket_path, gets, LS_KINDS, LS_DOCKER_TIMEOUT_MS, err) < 0) {
@@ -233,14 +237,17 @@ static json_t *count_objects(const char *socket_path, struct cw_error *err)
 		counts = NULL;
 	}
 	for (size_t k = 0; k < LS_KINDS && counts; k++) {
+		const struct kind_info *info = kind_info(ls_kinds[k].kind);
+
 		if (gets[k].status != 200) {
-			cw_error_set(err, 0, "GET %s: status %ld", ls_kinds[k].list, gets[k].status);
+			cw_error_set(err, 0, "GET %s: status %ld", info->list, gets[k].status);
 			json_decref(counts);
 			counts = NULL;
 			break;
 		}
-		count_items(k == 2 ? json_object_get(gets[k].answer, "Volumes") : gets[k].answer, k,
-			    counts);
+		count_items(info->items_key ? json_object_get(gets[k].answer, info->items_key)
+					    : gets[k].answer,
+			    k, counts);
 	}
 	docker_get_free(gets, LS_KINDS);
 	return counts;

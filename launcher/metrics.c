@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "registry.h"
@@ -133,7 +134,7 @@ static void add_session(json_t *state, const struct metrics_session *m)
 {
 	add_int(section(state, "ended"), metrics_exit_class(m->exit_status), 1);
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++) {
-		const char *kind = teardown_kind_name(k);
+		const char *kind = kind_name(k);
 
 		if (m->proxy)
 			add_int(section(state, "created"), kind, (json_int_t)m->proxy->created[k]);
@@ -160,7 +161,7 @@ static void add_reap(json_t *state, const struct teardown_result *res)
 {
 	add_int(state, "reaped_sessions", 1);
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
-		add_int(section(state, "reaped_objects"), teardown_kind_name(k), res->removed[k]);
+		add_int(section(state, "reaped_objects"), kind_name(k), res->removed[k]);
 	add_leaked(section(state, "leaked"), res->leaked);
 }
 
@@ -176,8 +177,8 @@ static void by_kind(FILE *f, json_t *state, const char *key, const char *name, c
 
 	help_type(f, name, help, "counter");
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
-		fprintf(f, "%s{kind=\"%s\"} %lld\n", name, teardown_kind_name(k),
-			(long long)get_int(o, teardown_kind_name(k)));
+		fprintf(f, "%s{kind=\"%s\"} %lld\n", name, kind_name(k),
+			(long long)get_int(o, kind_name(k)));
 }
 
 /* Refused requests, one sample per reason (enum proxy_deny). */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../cgroup/cgpool.h"
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/proc.h"
 #include "../common/util.h"
@@ -72,46 +73,59 @@ static bool should_reap(const struct reap_opts *o, const struct found *f)
 	       (time(NULL) - f->started) * 1000 > o->older_than_ms;
 }
 
+static void add_found(struct found **list, size_t *n, size_t *cap, const char *id,
+		      const char *owner)
+{
+	if (*n == *cap)
+		*list = xrealloc(*list, (*cap = *cap * 2 + 8) * sizeof(**list));
+	memset(&(*list)[*n], 0, sizeof(**list));
+	snprintf((*list)[*n].id, sizeof((*list)[*n].id), "%s", id);
+	snprintf((*list)[*n].owner, sizeof((*list)[*n].owner), "%s", owner);
+	(*list)[*n].started = owner_started(owner);
+	(*list)[*n].manager = host_manager();
+	(*n)++;
+}
+
+/* Sessions named by the labels of one kind's objects. 0 also when a swarm
+ * kind is asked of a daemon that is no swarm manager (503): none exist. */
+static int scan_kind(struct docker *d, const struct kind_info *k, struct found **list,
+		     size_t *n, size_t *cap)
+{
+	char filter[256], path[512];
+	struct cw_error err;
+	json_auto_t *answer = NULL;
+	json_t *items, *item;
+	size_t i;
+	long status;
+
+	docker_label_filter("ci-wrap.owner", filter, sizeof(filter));
+	snprintf(path, sizeof(path), "%sfilters=%s", k->list, filter);
+	status = docker_call(d, "GET", path, 30000, &answer, &err);
+	if (k->swarm && status == 503)
+		return 0;
+	if (status != 200)
+		return -1;
+	items = k->items_key ? json_object_get(answer, k->items_key) : answer;
+	json_array_foreach(items, i, item)
+	{
+		json_t *labels = kind_labels(item, k->list_labels);
+		const char *id = json_string_value(json_object_get(labels, "ci-wrap.session"));
+		const char *owner = json_string_value(json_object_get(labels, "ci-wrap.owner"));
+
+		if (id != NULL && owner != NULL && !seen(*list, *n, id))
+			add_found(list, n, cap, id, owner);
+	}
+	return 0;
+}
+
 /* Sessions named by the labels of every kind of resource. */
 static int scan_labels(struct docker *d, struct found **list, size_t *n, size_t *cap)
 {
-	static const char *lists[] = { "/containers/json?all=1&", "/networks?", "/volumes?",
-				       "/images/json?" };
-	char filter[256], path[512];
-	struct cw_error err;
 	int rc = 0;
 
-	docker_label_filter("ci-wrap.owner", filter, sizeof(filter));
-	for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
-		json_t *answer = NULL, *items, *item;
-		size_t i;
-
-		snprintf(path, sizeof(path), "%sfilters=%s", lists[k], filter);
-		if (docker_call(d, "GET", path, 30000, &answer, &err) != 200) {
+	for (int k = RESOURCE_NONE + 1; k < RESOURCE__COUNT; k++)
+		if (scan_kind(d, kind_info(k), list, n, cap) < 0)
 			rc = -1;
-			json_decref(answer);
-			continue;
-		}
-		items = k == 2 ? json_object_get(answer, "Volumes") : answer;
-		json_array_foreach(items, i, item)
-		{
-			json_t *labels = json_object_get(item, "Labels");
-			const char *id = json_string_value(json_object_get(labels, "ci-wrap.session"));
-			const char *owner = json_string_value(json_object_get(labels, "ci-wrap.owner"));
-
-			if (id == NULL || owner == NULL || seen(*list, *n, id))
-				continue;
-			if (*n == *cap)
-				*list = xrealloc(*list, (*cap = *cap * 2 + 8) * sizeof(**list));
-			memset(&(*list)[*n], 0, sizeof(**list));
-			snprintf((*list)[*n].id, sizeof((*list)[*n].id), "%s", id);
-			snprintf((*list)[*n].owner, sizeof((*list)[*n].owner), "%s", owner);
-			(*list)[*n].started = owner_started(owner);
-			(*list)[*n].manager = host_manager();
-			(*n)++;
-		}
-		json_decref(answer);
-	}
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/proc.h"
 #include "../common/util.h"
@@ -492,7 +493,7 @@ static json_t *counts_json(const uint64_t *created, const unsigned *removed)
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++) {
 		char key[32];
 
-		snprintf(key, sizeof(key), "%ss", teardown_kind_name(k));
+		snprintf(key, sizeof(key), "%ss", kind_name(k));
 		json_object_set_new(o, key, json_integer(created ? (json_int_t)created[k]
 								 : (json_int_t)removed[k]));
 	}

@@ -32,7 +32,7 @@ static void progress_tick(void *arg, size_t done, size_t total)
 	if (!p->enabled || now_ms() - p->start < PROGRESS_AFTER_MS)
 		return;
 	snprintf(line, sizeof(line), "ci-wrap: %s %ss: %zu of %zu left", p->verb,
-		 teardown_kind_name(p->kind), total - done, total);
+		 kind_name(p->kind), total - done, total);
 	if (strcmp(line, p->line) == 0)
 		return;
 	memcpy(p->line, line, sizeof(line));
@@ -56,59 +56,16 @@ static void progress_end(struct docker *d, struct progress *p)
 		fputs("\r\033[K", stderr);
 }
 
-/* How each kind is listed and removed. */
-struct kind_ops {
-	enum resource_kind kind; /* which */
-	const char *list;	 /* list path, before "?filters=" */
-	const char *items_key;	 /* key of the array in the answer, NULL: top level */
-	const char *id_key;	 /* key of the object's id */
-	const char *remove;	 /* DELETE path before the id */
-	const char *remove_query; /* and after it */
-	bool swarm;		 /* labels in Spec; a daemon outside a swarm has none */
-};
-
-#define KIND(k, list_path, items, id, remove_path, query, is_swarm)                              \
-	{ .kind = (k), .list = (list_path), .items_key = (items), .id_key = (id),                \
-	  .remove = (remove_path), .remove_query = (query), .swarm = (is_swarm) }
-
-static const struct kind_ops containers = KIND(RESOURCE_CONTAINER, "/containers/json?all=1&",
-					       NULL, "Id", "/containers/", "?force=1&v=1", false);
-static const struct kind_ops networks = KIND(RESOURCE_NETWORK, "/networks?", NULL, "Id",
-					     "/networks/", "", false);
-static const struct kind_ops volumes = KIND(RESOURCE_VOLUME, "/volumes?", "Volumes", "Name",
-					    "/volumes/", "", false);
-/* noprune: the untagged parents of a session's image may be cache from
- * before the session; the steps its builds made are removed by ID. */
-static const struct kind_ops images = KIND(RESOURCE_IMAGE, "/images/json?", NULL, "Id",
-					   "/images/", "?force=1&noprune=1", false);
-static const struct kind_ops services = KIND(RESOURCE_SERVICE, "/services?", NULL, "ID",
-					     "/services/", "", true);
-static const struct kind_ops secrets = KIND(RESOURCE_SECRET, "/secrets?", NULL, "ID",
-					    "/secrets/", "", true);
-static const struct kind_ops configs = KIND(RESOURCE_CONFIG, "/configs?", NULL, "ID",
-					    "/configs/", "", true);
-
-const char *teardown_kind_name(enum resource_kind kind)
-{
-	static const char *names[RESOURCE__COUNT] = {
-		[RESOURCE_CONTAINER] = "container", [RESOURCE_NETWORK] = "network",
-		[RESOURCE_VOLUME] = "volume",	    [RESOURCE_IMAGE] = "image",
-		[RESOURCE_SERVICE] = "service",	    [RESOURCE_SECRET] = "secret",
-		[RESOURCE_CONFIG] = "config",
-	};
-	return names[kind] ? names[kind] : "resource";
-}
-
 void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t size)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++) {
-		if (counts[k] == 0 && k > RESOURCE_IMAGE)
-			continue;
+		if (counts[k] == 0 && kind_info(k)->swarm)
+			continue; /* most daemons are no swarm managers */
 		n += (size_t)snprintf(buf + n, size - n, "%s%u %s%s", n ? ", " : "", counts[k],
-				      teardown_kind_name(k), counts[k] == 1 ? "" : "s");
+				      kind_name(k), counts[k] == 1 ? "" : "s");
 		if (n >= size)
 			return;
 	}
@@ -117,7 +74,7 @@ void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t
 /* IDs of the listed objects that really carry the session's label: a daemon
  * that ignored the filter must never make us delete someone else's.
  * *no_swarm is set when the daemon is not a swarm manager. */
-static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char *session,
+static json_t *list_owned(struct docker *d, const struct kind_info *k, const char *session,
 			  bool *no_swarm, char *why, size_t whysz)
 {
 	char label[320], filter[512], path[1024];
@@ -140,7 +97,7 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 			snprintf(why, whysz, "cannot reach the daemon: %s", err.msg);
 		else
 			snprintf(why, whysz, "cannot list them on the daemon: HTTP %d", status);
-		cw_verbose("teardown: listing %ss failed: %s", teardown_kind_name(k->kind), why);
+		cw_verbose("teardown: listing %ss failed: %s", kind_name(k->kind), why);
 		json_decref(answer);
 		json_decref(ids);
 		return NULL;
@@ -148,9 +105,8 @@ static json_t *list_owned(struct docker *d, const struct kind_ops *k, const char
 	items = k->items_key ? json_object_get(answer, k->items_key) : answer;
 	json_array_foreach(items, i, item)
 	{
-		json_t *holder = k->swarm ? json_object_get(item, "Spec") : item;
 		const char *owner = json_string_value(
-			json_object_get(json_object_get(holder, "Labels"), "ci-wrap.session"));
+			json_object_get(kind_labels(item, k->list_labels), "ci-wrap.session"));
 		json_t *id = json_object_get(item, k->id_key);
 
 		if (owner && strcmp(owner, session) == 0 && json_is_string(id))
@@ -187,7 +143,7 @@ static void record_leak(struct teardown_result *res, enum resource_kind kind, co
 			const char *error)
 {
 	json_array_append_new(res->leaked, json_pack("{s:s,s:s,s:s}", "type",
-						     teardown_kind_name(kind), "id", id, "error",
+						     kind_name(kind), "id", id, "error",
 						     error));
 }
 
@@ -197,7 +153,7 @@ static void record_unlisted(const struct teardown_opts *o, struct teardown_resul
 			    enum resource_kind kind, const char *why)
 {
 	json_t *made = json_object_get(json_object_get(o->tracked, "made"),
-				       teardown_kind_name(kind)), *v;
+				       kind_name(kind)), *v;
 	const char *id;
 
 	if (made == NULL) { /* reap: nothing seen */
@@ -228,13 +184,15 @@ static void stop_containers(struct docker *d, json_t *ids, int64_t grace_ms,
 /* Remove one kind until a listing comes back empty: a create that raced the
  * drain, or a network whose endpoints are still detaching, gets another go.
  * False when the daemon is not a swarm manager (a swarm kind). */
-static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct teardown_opts *o,
+static bool remove_kind(struct docker *d, const struct kind_info *k, const struct teardown_opts *o,
 			struct teardown_result *res, struct progress *p)
 {
 	bool no_swarm = false;
 	json_t *ids = NULL, *failed = NULL;
 	struct docker_job *jobs = NULL;
-	char why[1024];
+	char why[1024], prefix[64];
+
+	snprintf(prefix, sizeof(prefix), "%s/", k->collection);
 
 	for (int round = 0; round < LIST_ROUNDS; round++) {
 		size_t n;
@@ -248,7 +206,7 @@ static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct
 			break;
 		if (o->dry_run) {
 			for (size_t i = 0; i < n; i++)
-				printf("would remove %s %s\n", teardown_kind_name(k->kind),
+				printf("would remove %s %s\n", kind_name(k->kind),
 				       json_string_value(json_array_get(ids, i)));
 			res->removed[k->kind] += (unsigned)n;
 			break;
@@ -257,7 +215,7 @@ static bool remove_kind(struct docker *d, const struct kind_ops *k, const struct
 			stop_containers(d, ids, o->grace_ms, p);
 		progress_phase(d, p, "removing", k->kind);
 		free(jobs);
-		jobs = jobs_for(ids, "DELETE", k->remove, k->remove_query, CALL_TIMEOUT_MS);
+		jobs = jobs_for(ids, "DELETE", prefix, k->remove_query, CALL_TIMEOUT_MS);
 		docker_run_all(d, jobs, n, PARALLEL);
 		json_decref(failed);
 		failed = json_array();
@@ -464,21 +422,32 @@ static const char *tag_holder(json_t *list, const char *skip, const char *ref, j
 	return best;
 }
 
-/* Take a tag a load put on an image that existed before off it again,
- * leaving the image. The tag goes back to the image it named before if
- * that is still there. Otherwise: the API (1.41) has no untag, and a
- * DELETE of an image's last tag deletes the image too
+/* Does an inspected image carry the session's label? */
+static bool labelled_with(json_t *inspect, const char *session)
+{
+	const char *got = json_string_value(json_object_get(
+		kind_labels(inspect, kind_info(RESOURCE_IMAGE)->inspect_labels), "ci-wrap.session"));
+
+	return got && session && strcmp(got, session) == 0;
+}
+
+/* Take a tag a load or `docker tag` put on an image that existed before
+ * off it again, leaving the image. The tag goes back to the image it named
+ * before if that is still there. Otherwise: the API (1.41) has no untag,
+ * and a DELETE of an image's last tag deletes the image too
  * (daemon/images/image_delete.go), so a last tag is first moved to an
  * image that keeps another one, and deleted there. */
-static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
+static void untag_one(struct docker *d, json_t *u, json_t *list, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
+	json_t *own = json_object_get(o->tracked, "images");
 	const char *ref = json_string_value(json_object_get(u, "ref"));
 	const char *image = json_string_value(json_object_get(u, "image"));
 	const char *was = json_string_value(json_object_get(u, "was"));
-	json_t *now = NULL, *img;
+	json_t *now = NULL;
 	struct cw_error err;
 	char path[1024];
+	size_t tags;
 	long status;
 
 	if (ref == NULL || image == NULL)
@@ -486,15 +455,19 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
 	snprintf(path, sizeof(path), "/images/%s/json", ref);
 	status = docker_call(d, "GET", path, CALL_TIMEOUT_MS, &now, &err);
 	if (status != 200 ||
-	    strcmp(json_string_value(json_object_get(now, "Id")) ?: "", image) != 0) {
-		json_decref(now); /* gone, or moved on since: not the load's now */
+	    strcmp(json_string_value(json_object_get(now, "Id")) ?: "", image) != 0 ||
+	    labelled_with(now, o->session)) {
+		/* gone, or moved on since: not the session's tag now; or on the
+		 * session's own image, whose removal takes (or took) its tags */
+		json_decref(now);
 		return;
 	}
+	/* Counted now, not from list: an earlier untag may have taken one. */
+	tags = json_array_size(json_object_get(now, "RepoTags"));
 	json_decref(now);
 	if (was && find_image(list, was) && tag_image(d, was, ref) == 201)
 		return;
-	img = find_image(list, image);
-	if (json_array_size(json_object_get(img, "RepoTags")) < 2) {
+	if (tags < 2) {
 		const char *holder = tag_holder(list, image, ref, own);
 
 		if (holder == NULL || tag_image(d, holder, ref) != 201) {
@@ -509,8 +482,9 @@ static void untag_one(struct docker *d, json_t *u, json_t *list, json_t *own,
 		record_leak(res, RESOURCE_IMAGE, ref, status < 0 ? err.msg : "the daemon refused");
 }
 
-static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
-			     struct teardown_result *res)
+/* Tags a load or `docker tag` put on images from before the session. */
+static void remove_tags(struct docker *d, const struct teardown_opts *o,
+			struct teardown_result *res)
 {
 	json_t *untag = json_object_get(o->tracked, "untag"), *u;
 	json_auto_t *list = NULL;
@@ -530,33 +504,47 @@ static void remove_load_tags(struct docker *d, const struct teardown_opts *o,
 			    "cannot reach the daemon to take this tag off");
 		return;
 	}
-	json_array_foreach(untag, i, u)
-	untag_one(d, u, list, json_object_get(o->tracked, "images"), res);
+	/* Newest first, as a stack is undone: a name the job moved twice ends
+	 * where it was before the session, or gone if it was new. */
+	for (i = json_array_size(untag); i-- > 0;)
+		untag_one(d, json_array_get(untag, i), list, o, res);
+}
+
+/* What carries no label but goes with a kind: the anonymous volumes after
+ * the labelled volumes; after the labelled images, the tags put on older
+ * images (first: a tag may go back from a new image), then the images
+ * made unlabelled. */
+static void remove_unlabelled(struct docker *d, enum resource_kind kind,
+			      const struct teardown_opts *o, struct teardown_result *res)
+{
+	if (kind == RESOURCE_VOLUME) {
+		remove_anonymous_volumes(d, o, res);
+	} else if (kind == RESOURCE_IMAGE) {
+		remove_tags(d, o, res);
+		remove_made_images(d, o, res, json_object_get(o->tracked, "images"));
+	}
 }
 
 void teardown_session(struct docker *d, const struct teardown_opts *o,
 		      struct teardown_result *res)
 {
 	struct progress p = { .enabled = o->progress, .start = now_ms() };
-	bool swarm;
+	size_t n;
+	const enum resource_kind *order = kind_teardown_order(&n);
+	bool swarm = true;
 
 	memset(res->removed, 0, sizeof(res->removed));
 	if (res->leaked == NULL)
 		res->leaked = json_array();
-	/* Services first: their tasks would restart what goes next. */
-	swarm = remove_kind(d, &services, o, res, &p);
-	remove_kind(d, &containers, o, res, &p);
-	remove_kind(d, &networks, o, res, &p);
-	remove_kind(d, &volumes, o, res, &p);
-	remove_anonymous_volumes(d, o, res);
-	if (swarm) { /* outside a swarm, two more 503s to learn nothing */
-		remove_kind(d, &secrets, o, res, &p);
-		remove_kind(d, &configs, o, res, &p);
-	}
-	if (!o->keep_images) {
-		remove_kind(d, &images, o, res, &p);
-		remove_load_tags(d, o, res); /* first: a tag may go back from a new image */
-		remove_made_images(d, o, res, json_object_get(o->tracked, "images"));
+	/* Services come first: their tasks would restart the containers. */
+	for (size_t i = 0; i < n; i++) {
+		const struct kind_info *k = kind_info(order[i]);
+
+		if ((k->swarm && !swarm) || (k->kind == RESOURCE_IMAGE && o->keep_images))
+			continue; /* outside a swarm, more 503s would tell nothing new */
+		if (!remove_kind(d, k, o, res, &p))
+			swarm = false;
+		remove_unlabelled(d, k->kind, o, res);
 	}
 	progress_end(d, &p);
 }

@@ -3,7 +3,8 @@
  * anonymous volumes, in parallel), then networks, volumes, swarm secrets and
  * configs, images; then what carries no label but the proxy saw the
  * session make (opts->tracked): anonymous volumes of its containers, images
- * a load brought or a classic build left, tags a load put on older images.
+ * a load brought or a classic build left, tags a load or `docker tag` put
+ * on older images (given back to the image they named before, if any).
  *
  * teardown_session() never fails as a whole: what it cannot remove is
  * recorded in result->leaked and the caller reports it.
@@ -15,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../proxy/rewrite.h"
+#include "../common/kinds.h"
 #include "docker.h"
 
 struct teardown_opts {
@@ -38,7 +39,5 @@ void teardown_session(struct docker *d, const struct teardown_opts *o,
 
 /* "3 containers, 1 network" for the summary line; "nothing" if none. */
 void teardown_describe(const unsigned counts[RESOURCE__COUNT], char *buf, size_t size);
-
-const char *teardown_kind_name(enum resource_kind kind);
 
 #endif

@@ -136,24 +136,6 @@ enum owner_class owner_class_of(const char *session, json_t *labels)
 	return strcmp(id, session) == 0 ? OWNER_OURS : OWNER_OTHER;
 }
 
-/* json_t at a dotted path ("Config.Labels"). */
-static json_t *get_path(json_t *obj, const char *path)
-{
-	char key[64];
-
-	while (obj != NULL && *path != '\0') {
-		size_t n = strcspn(path, ".");
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		obj = json_object_get(obj, key);
-		path += n + (path[n] == '.');
-	}
-	return obj;
-}
-
 static void cache_key(enum resource_kind kind, const char *id, char *key, size_t size)
 {
 	snprintf(key, size, "%s/%s", kind_name(kind), id);
@@ -203,7 +185,7 @@ static enum owner_class classify(struct owner *o, enum resource_kind kind, json_
 {
 	const struct kind_info *k = kind_info(kind);
 	const char *id = json_string_value(json_object_get(inspect, k->id_key));
-	enum owner_class c = owner_class_of(o->session, get_path(inspect, k->inspect_labels));
+	enum owner_class c = owner_class_of(o->session, kind_labels(inspect, k->inspect_labels));
 
 	if (c == OWNER_FOREIGN && id != NULL && o->track != NULL &&
 	    track_made_by_session(o->track, kind, id))
@@ -392,7 +374,7 @@ void owner_list_filter(const char *session, enum resource_kind kind, json_t *ans
 	size_t i = 0;
 
 	while (i < json_array_size(items)) {
-		json_t *labels = get_path(json_array_get(items, i), k->list_labels);
+		json_t *labels = kind_labels(json_array_get(items, i), k->list_labels);
 
 		if (owner_class_of(session, labels) == OWNER_OTHER)
 			json_array_remove(items, i);

@@ -108,7 +108,10 @@ static const struct route routes[] = {
 	      "a filter label=ci-wrap.session=ID is added: only the session's unused images go; "
 	      "--allow prune relays it whole"),
 	RELAY(POST, "/images/**/push", "", "pushes an image to a registry"),
-	RELAY(POST, "/images/**/tag", "", "adds a tag (taking it from the image that had it)"),
+	ROW(POST, "/images/**/tag", ROUTE_DRAIN_WAIT | ROUTE_IMAGE_TAG, REWRITE_NONE, REWRITE_NONE,
+	    RESOURCE_NONE, ROUTE_TRACK, 0, "",
+	    "adds a tag (taking it from the image that had it): a tag put on an image from "
+	    "before the session is taken off at teardown, or given back to the image it named"),
 	ALTER(DELETE, "/images/**", "", "untags or removes an image"),
 	RELAY(POST, "/auth", "", "checks registry credentials; changes nothing"),
 	/* Networks and volumes. */

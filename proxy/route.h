@@ -26,6 +26,7 @@ enum route_flags {
 	ROUTE_BUILDKIT = 1 << 4,   /* refused as BuildKit when the query asks version=2 */
 	ROUTE_ALTERS = 1 << 5,	   /* destroys or changes the object its path names */
 	ROUTE_PRUNE_NOTHING = 1 << 6, /* a prune of what has no owner: answered "none pruned" */
+	ROUTE_IMAGE_TAG = 1 << 7,  /* a 2xx answer put the query's repo:tag on an image */
 };
 
 /* What ci-wrap does with a route (docs/write-surface.md, generated from the

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "llhttp.h"
@@ -57,6 +58,7 @@ enum answer_kind {
 	ANSWER_BUILD,  /* classic build output: step images, aux IDs */
 	ANSWER_IMPORT, /* import output: the last status is the image ID */
 	ANSWER_LOAD,   /* load output: the images it loaded */
+	ANSWER_TAG,    /* a tag's 201: the query named the tag it put */
 	ANSWER_REMOVE, /* a 2xx answer: the object named was removed */
 };
 
@@ -64,18 +66,11 @@ struct track_answer {
 	enum answer_kind kind;	   /* how to read its lines */
 	enum resource_kind creates; /* what a create makes, or a remove removes */
 	char name[256];		   /* remove: the ID or name in the target */
-	json_t *before;		   /* load: the image list before it */
-	json_t *named;		   /* load: references its answer named */
+	json_t *before;		   /* load, tag: the image list before it */
+	json_t *named;		   /* load: references its answer named; tag: the tag */
 	struct track_build build;  /* build: where in a step */
 	size_t len;		   /* bytes in line; > TRACK_LINE_MAX: skipping */
 	char line[TRACK_LINE_MAX + 1]; /* the current line */
-};
-
-static const char *const kind_keys[RESOURCE__COUNT] = {
-	[RESOURCE_CONTAINER] = "container", [RESOURCE_NETWORK] = "network",
-	[RESOURCE_VOLUME] = "volume",	    [RESOURCE_IMAGE] = "image",
-	[RESOURCE_SERVICE] = "service",	    [RESOURCE_SECRET] = "secret",
-	[RESOURCE_CONFIG] = "config",
 };
 
 struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
@@ -85,7 +80,7 @@ struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	json_t *made = json_object();
 
 	for (int k = RESOURCE_CONTAINER; k < RESOURCE__COUNT; k++)
-		json_object_set_new(made, kind_keys[k], json_object());
+		json_object_set_new(made, kind_name(k), json_object());
 	t->loop = loop;
 	t->cfg = cfg;
 	t->images_created = images_created;
@@ -160,12 +155,12 @@ static void add_image(struct track *t, const char *id)
 /* The key of an ID's first 12 digits, the form `docker ps -q` prints. */
 static void short_key(enum resource_kind kind, const char *id, char *key, size_t size)
 {
-	snprintf(key, size, "%s/%.12s", kind_keys[kind], id);
+	snprintf(key, size, "%s/%.12s", kind_name(kind), id);
 }
 
 static void add_made(struct track *t, enum resource_kind kind, const char *id)
 {
-	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_name(kind));
 	char key[64];
 
 	add_to_set(t, made, id);
@@ -180,7 +175,7 @@ static void add_made(struct track *t, enum resource_kind kind, const char *id)
  * volume's is not matched: it is named all the same. */
 static void forget_made(struct track *t, enum resource_kind kind, const char *ref)
 {
-	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	json_t *made = json_object_get(json_object_get(t->result, "made"), kind_name(kind));
 	const char *full = ref;
 	char key[64], id[256];
 
@@ -564,6 +559,92 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
 	}
 }
 
+static int hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/* The first value of key in a query (Go's r.Form.Get), decoded as Go's
+ * url.ParseQuery does ('+' a space, %XX); false if absent or undecodable. */
+static bool query_value(const char *q, size_t len, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key), i = 0;
+
+	while (i < len) {
+		const char *amp = memchr(q + i, '&', len - i), *pair = q + i;
+		size_t end = amp ? (size_t)(amp - q) : len, n = 0;
+
+		i = end + 1;
+		if ((size_t)(q + end - pair) <= klen || strncmp(pair, key, klen) != 0 ||
+		    pair[klen] != '=' || memchr(pair, ';', (size_t)(q + end - pair)))
+			continue; /* Go 1.17+ drops a pair with a ';' */
+		for (const char *c = pair + klen + 1; c < q + end; c++) {
+			int hi, lo;
+
+			if (n + 1 >= size)
+				return false;
+			if (*c != '%') {
+				out[n++] = *c == '+' ? ' ' : *c;
+				continue;
+			}
+			if (q + end - c < 3 || (hi = hexdigit(c[1])) < 0 || (lo = hexdigit(c[2])) < 0)
+				return false;
+			out[n++] = (char)(hi << 4 | lo);
+			c += 2;
+		}
+		out[n] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* Drop the registry of a reference the way the daemon shows it in
+ * RepoTags (reference.FamiliarString): "docker.io/library/x" is "x",
+ * "docker.io/u/x" is "u/x"; any other registry stays. */
+static const char *familiar_name(const char *name)
+{
+	static const char *const hubs[] = { "docker.io/", "index.docker.io/" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(hubs); i++)
+		if (strncmp(name, hubs[i], strlen(hubs[i])) == 0) {
+			name += strlen(hubs[i]);
+			break;
+		}
+	if (strncmp(name, "library/", 8) == 0 && strchr(name + 8, '/') == NULL)
+		name += 8;
+	return name;
+}
+
+bool track_tag_ref(const char *target, size_t len, char *ref, size_t size)
+{
+	size_t q = route_query_offset(target, len);
+	char repo[512], tag[256] = "";
+	const char *slash, *colon, *name;
+
+	if (q >= len || !query_value(target + q + 1, len - q - 1, "repo", repo, sizeof(repo)) ||
+	    repo[0] == '\0')
+		return false;
+	query_value(target + q + 1, len - q - 1, "tag", tag, sizeof(tag));
+	if (strchr(repo, '@') != NULL) {
+		if (tag[0] == '\0')
+			return false; /* a digest, which names no tag */
+		*strchr(repo, '@') = '\0';
+	}
+	slash = strrchr(repo, '/');
+	colon = strrchr(repo, ':');
+	if (colon && (slash == NULL || colon > slash)) { /* "repo:tag" in repo */
+		if (tag[0] == '\0')
+			snprintf(tag, sizeof(tag), "%s", colon + 1);
+		repo[colon - repo] = '\0';
+	}
+	name = familiar_name(repo);
+	return (size_t)snprintf(ref, size, "%s:%s", name, tag[0] ? tag : "latest") < size;
+}
+
 /* ---- answers ----------------------------------------------------------------- */
 
 /* Only what is reported if teardown cannot reach the daemon depends on
@@ -629,16 +710,20 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 		memcpy(a->name, name, sizeof(name));
 		return a;
 	}
-	if (r->flags & ROUTE_IMAGE_LOAD) {
+	if (r->flags & (ROUTE_IMAGE_LOAD | ROUTE_IMAGE_TAG)) {
+		bool load = r->flags & ROUTE_IMAGE_LOAD;
+
 		if (t->cfg->images_now == NULL)
 			return NULL;
+		if (!load && !track_tag_ref(target, len, name, sizeof(name)))
+			return NULL; /* the daemon refuses it */
 		before = t->cfg->images_now(t->cfg->images_arg);
 		if (before == NULL) {
-			cw_warn("proxy: cannot list images before a load; "
-				"what it loads is not removed");
+			cw_warn("proxy: cannot list images before %s; what it %s is not undone",
+				load ? "a load" : "a tag", load ? "loads" : "tags");
 			return NULL;
 		}
-		kind = ANSWER_LOAD;
+		kind = load ? ANSWER_LOAD : ANSWER_TAG;
 	} else if (r->query == REWRITE_BUILD_QUERY) {
 		kind = ANSWER_BUILD;
 	} else if (r->query == REWRITE_IMPORT_QUERY) {
@@ -653,6 +738,8 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 	a->creates = r->creates;
 	a->before = before;
 	a->named = json_array();
+	if (kind == ANSWER_TAG)
+		json_array_append_new(a->named, json_string(name));
 	return a;
 }
 
@@ -709,6 +796,7 @@ static void line_done(struct track *t, struct track_answer *a)
 	text = json_string_value(json_object_get(msg, "stream"));
 	switch (a->kind) {
 	case ANSWER_REMOVE:
+	case ANSWER_TAG:
 		break;
 	case ANSWER_CREATE:
 		id = track_created_id(msg);
@@ -776,6 +864,60 @@ static void load_done(struct track *t, struct track_answer *a)
 	json_array_extend(json_object_get(t->result, "untag"), untag);
 }
 
+/* Is image id the session's own: labelled with it (in list, an image
+ * list), or made unlabelled (a load, a build step)? Its removal takes its
+ * tags along. */
+static bool session_image(const struct track *t, json_t *list, const char *id)
+{
+	const char *want = json_string_value(json_object_get(t->cfg->rewrite.labels,
+							     "ci-wrap.session"));
+	char step[13];
+	json_t *img;
+	size_t i;
+
+	snprintf(step, sizeof(step), "%s", strncmp(id, "sha256:", 7) == 0 ? id + 7 : id);
+	if (json_object_get(t->image_set, id) || json_object_get(t->image_set, step))
+		return true;
+	json_array_foreach(list, i, img)
+	{
+		const char *got = json_string_value(json_object_get(
+			kind_labels(img, kind_info(RESOURCE_IMAGE)->list_labels), "ci-wrap.session"));
+
+		if (strcmp(json_string_value(json_object_get(img, "Id")) ?: "", id) == 0)
+			return want && got && strcmp(got, want) == 0;
+	}
+	return false;
+}
+
+/* A tag is in place: a name new on an image from before the session, or
+ * taken from another image, is undone at teardown as a load's would be
+ * (teardown.c untag_one()). One on the session's own image goes with it. */
+static void tag_done(struct track *t, struct track_answer *a)
+{
+	json_auto_t *after = t->cfg->images_now(t->cfg->images_arg);
+	json_auto_t *images = NULL, *untag = NULL;
+	json_t *u;
+	size_t i;
+
+	if (after == NULL) {
+		cw_warn("proxy: cannot list images after a tag; the tag is not undone");
+		return;
+	}
+	/* images: an image new since the first list is another request's. */
+	track_load_diff(a->before, after, a->named, &images, &untag);
+	json_array_foreach(untag, i, u)
+	{
+		const char *image = json_string_value(json_object_get(u, "image"));
+		json_t *list = json_object_get(t->result, "untag");
+
+		if (session_image(t, after, image) || !room(t, json_array_size(list)))
+			continue;
+		json_array_append(list, u);
+		cw_debug("track: the session tagged image %s as %s", image,
+			 json_string_value(json_object_get(u, "ref")));
+	}
+}
+
 void track_answer_end(struct track *t, struct track_answer *a, int status)
 {
 	if (a == NULL)
@@ -784,6 +926,8 @@ void track_answer_end(struct track *t, struct track_answer *a, int status)
 		line_done(t, a);
 		if (a->kind == ANSWER_LOAD)
 			load_done(t, a);
+		if (a->kind == ANSWER_TAG)
+			tag_done(t, a);
 		if (a->kind == ANSWER_REMOVE)
 			forget_made(t, a->creates, a->name);
 	}
@@ -799,7 +943,7 @@ bool track_made_by_session(const struct track *t, enum resource_kind kind, const
 
 	if (kind <= RESOURCE_NONE || kind >= RESOURCE__COUNT)
 		return false;
-	made = json_object_get(json_object_get(t->result, "made"), kind_keys[kind]);
+	made = json_object_get(json_object_get(t->result, "made"), kind_name(kind));
 	if (json_object_get(made, id) != NULL)
 		return true;
 	if (kind == RESOURCE_IMAGE && json_object_get(t->image_set, id) != NULL)

@@ -1,7 +1,8 @@
 /* track.h - what a session makes that no label can mark, read from the
  * daemon's answers as the proxy relays them: the ID each create returns,
  * the images a load brings and a classic build leaves behind (steps of a
- * failed build, earlier stages), and each container's anonymous volumes.
+ * failed build, earlier stages), each container's anonymous volumes, and
+ * the tags a load or `docker tag` put on images from before the session.
  *
  * 1. track_new() with the proxy's loop and config; track_answer_begin() when
  *    a tracked request is routed, track_answer_bytes() with each piece of
@@ -55,12 +56,13 @@ void track_cancel(struct track *t);
 /* What was recorded, an object the tracker owns:
  *   "since":   unix time the tracker started: anything older is not ours
  *   "made":    {"container": {ID: true...}, "network": {...}, ...}: every
- *              ID a create answered with, by kind (teardown_kind_name()),
+ *              ID a create answered with, by kind (kind_name()),
  *              less those the job was seen to remove
  *   "images":  image IDs to remove, in the order made: loads new to the
  *              daemon, classic-builder steps
- *   "untag":   [{"ref", "image", "was"}]: a load put tag ref on image, which
- *              existed before, or took the tag from image was (else null)
+ *   "untag":   [{"ref", "image", "was"}]: a load or `docker tag` put tag ref
+ *              on image, which existed before (and is not the session's),
+ *              or took the tag from image was (else null)
  *   "volumes": {NAME: true...}: anonymous volumes of the session's containers
  * Each list holds at most 65536. */
 json_t *track_result(const struct track *t);
@@ -96,6 +98,12 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
  * 1.30)? Returns its kind with X in name, else RESOURCE_NONE. */
 enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
 				 size_t size);
+
+/* The tag a POST /images/{name}/tag?repo=R&tag=T (target as sent) puts,
+ * as the daemon lists it in RepoTags: "R:T", the tag "latest" when
+ * neither T nor R names one, a Docker Hub name without its registry
+ * ("docker.io/library/x" is "x"). False if the query names no tag. */
+bool track_tag_ref(const char *target, size_t len, char *ref, size_t size);
 
 /* Per-connection state of a classic build's output. */
 struct track_build {

@@ -3,8 +3,9 @@
 # 6, 7, 11): anonymous volumes of containers the job removed without -v;
 # images a load brought, tracked by ID (a dangling image from before that a
 # load tags stays, a tag a load moves goes back); the images of a classic
-# build's steps and earlier stages; and, when teardown cannot reach the
-# daemon, the IDs of what the session made, named in the summary and report.
+# build's steps and earlier stages; tags a `docker tag` put on images from
+# before the session (issue 14); and, when teardown cannot reach the daemon,
+# the IDs of what the session made, named in the summary and report.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -174,6 +175,55 @@ t_loads() {
 	assert_eq "tags of the test image" "$tags_before" "$(d image inspect -f '{{.RepoTags}}' "$IMG")"
 }
 
+# --- docker tag of images from before the session (issue 14) ---------------------
+
+inner_tags() {
+	local o=ciwt-o:$CIWT_RUN own dir=$WORK/rootfs-own
+	docker tag "$o" "ciwt-new:$CIWT_RUN" || fail "docker tag (a new name) failed"
+	docker tag "$o" "localhost:5000/ciwt-reg-$CIWT_RUN" || fail "docker tag (a registry name) failed"
+	docker tag "$o" "ciwt-w2:$CIWT_RUN" || fail "docker tag (a name of another image) failed"
+	# A dangling image tagged twice: neither untag may remove it.
+	docker tag "$(cat "$WORK/dangling.id")" "ciwt-d:$CIWT_RUN" || fail "docker tag (a dangling image) failed"
+	docker tag "$(cat "$WORK/dangling.id")" "ciwt-d2:$CIWT_RUN" || fail "docker tag (a dangling image) failed"
+	# A new name moved on to another image from before: gone all the same.
+	docker tag "$o" "ciwt-twice:$CIWT_RUN" || fail "docker tag (a new name) failed"
+	docker tag "$(cat "$WORK/w.id")" "ciwt-twice:$CIWT_RUN" || fail "docker tag (a new name, moved) failed"
+	# An image of the session's own: its tags go with it.
+	mkdir -p "$dir/bin"
+	cp /bin/busybox "$dir/bin/busybox"
+	echo "own-$CIWT_RUN" >"$dir/marker"
+	own=$(tar -C "$dir" -c . | docker import -c "LABEL ci-wrap-test=1 ci-wrap-test.run=$CIWT_RUN" - |
+		tail -n 1) || fail "docker import failed"
+	echo "$own" >"$WORK/own.id"
+	docker tag "$own" "ciwt-own:$CIWT_RUN" || fail "docker tag (the session's image) failed"
+	assert_eq "image ciwt-w2 names in the session" "$(cat "$WORK/o.id")" \
+		"$(docker image inspect -f '{{.Id}}' "ciwt-w2:$CIWT_RUN")"
+}
+
+t_tags() {
+	local o w dangling ref
+	o=$(make_image o "ciwt-o:$CIWT_RUN") || fail "docker import failed"
+	w=$(make_image w2 "ciwt-w2:$CIWT_RUN") || fail "docker import failed"
+	dangling=$(make_image dangling) || fail "docker import failed"
+	echo "$o" >"$WORK/o.id"
+	echo "$dangling" >"$WORK/dangling.id"
+	echo "$w" >"$WORK/w.id"
+	on_cleanup "d rmi -f $o $w $dangling \$(cat $WORK/own.id 2>/dev/null) >/dev/null 2>&1"
+	cw_inner -q -- inner_tags 2>"$WORK/err" || session_failed
+	for ref in "ciwt-new:$CIWT_RUN" "localhost:5000/ciwt-reg-$CIWT_RUN:latest" "ciwt-d:$CIWT_RUN" \
+		"ciwt-d2:$CIWT_RUN" "ciwt-twice:$CIWT_RUN" "ciwt-own:$CIWT_RUN"; do
+		exists_image "$ref" && fail "the tag $ref the job put is left"
+	done
+	exists_image "$o" || fail "the image from before the session that the job tagged was removed"
+	assert_eq "tags of the image the job tagged" "[ciwt-o:$CIWT_RUN]" "$(d image inspect -f '{{.RepoTags}}' "$o")"
+	exists_image "$dangling" || fail "the dangling image from before the session that the job tagged was removed"
+	assert_eq "tags of the dangling image" "[]" "$(d image inspect -f '{{.RepoTags}}' "$dangling")"
+	exists_image "$w" || fail "the image whose tag the job took was removed"
+	assert_eq "image ciwt-w2 names after the session" "$w" "$(d image inspect -f '{{.Id}}' "ciwt-w2:$CIWT_RUN" 2>&1)"
+	exists_image "$(cat "$WORK/own.id")" && fail "the session's own image is left"
+	return 0
+}
+
 # --- 7. classic-builder step images ---------------------------------------------
 
 inner_builds() {
@@ -273,5 +323,6 @@ tcase anon-volumes 90 t_anon_volumes
 tcase compose-down 90 t_compose_down
 tcase reap-anon-volumes 60 t_reap_anon_volumes
 tcase loads 90 t_loads
+tcase tags 90 t_tags
 tcase builds 120 t_builds
 tcase unreachable 60 t_unreachable

@@ -1,12 +1,14 @@
 /* test_track.c - what the tracker reads from the daemon's answers: the
  * anonymous volumes of an inspected container, the images a classic build's
  * output says its steps made, what a load did to the image list, the ID a
- * create answered with.
+ * create answered with, the tag a `docker tag` put and what is kept of it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -202,6 +204,129 @@ static void removals(void **state)
 	assert_removal(HTTP_DELETE, "/v1.41", RESOURCE_NONE, "");
 }
 
+static void assert_tag_ref(const char *target, const char *want)
+{
+	char ref[256] = "";
+	bool got = track_tag_ref(target, strlen(target), ref, sizeof(ref));
+
+	if (want == NULL && got)
+		fail_msg("track_tag_ref(%s) = \"%s\", want none", target, ref);
+	if (want != NULL && (!got || strcmp(ref, want) != 0))
+		fail_msg("track_tag_ref(%s) = \"%s\", want \"%s\"", target, got ? ref : "none",
+			 want);
+}
+
+static void tag_refs(void **state)
+{
+	(void)state;
+	assert_tag_ref("/v1.41/images/busybox/tag?repo=ciwt-x&tag=1", "ciwt-x:1");
+	assert_tag_ref("/images/busybox/tag?repo=ciwt-x", "ciwt-x:latest");
+	assert_tag_ref("/images/busybox/tag?tag=&repo=ciwt-x", "ciwt-x:latest");
+	/* The CLI escapes '/' and ':'; a registry stays as given. */
+	assert_tag_ref("/images/b/tag?repo=localhost%3A5000%2Fteam%2Fapp&tag=v2",
+		       "localhost:5000/team/app:v2");
+	assert_tag_ref("/images/b/tag?repo=registry.example%2Fapp", "registry.example/app:latest");
+	/* Docker Hub names are listed without their registry. */
+	assert_tag_ref("/images/b/tag?repo=docker.io%2Flibrary%2Fapp&tag=1", "app:1");
+	assert_tag_ref("/images/b/tag?repo=docker.io/user/app&tag=1", "user/app:1");
+	assert_tag_ref("/images/b/tag?repo=library/app", "app:latest");
+	/* A tag in repo counts when tag= is empty; tag= wins otherwise. */
+	assert_tag_ref("/images/b/tag?repo=app%3A7", "app:7");
+	assert_tag_ref("/images/b/tag?repo=app:7&tag=8", "app:8");
+	assert_tag_ref("/images/b/tag?repo=localhost:5000/app", "localhost:5000/app:latest");
+	assert_tag_ref("/images/b/tag?repo=app%40sha256%3Aabc&tag=9", "app:9");
+	/* The first repo= counts, as in Go's r.Form.Get. */
+	assert_tag_ref("/images/b/tag?repo=one&repo=two", "one:latest");
+	/* No tag named: the daemon refuses, or a digest is no tag. */
+	assert_tag_ref("/images/b/tag", NULL);
+	assert_tag_ref("/images/b/tag?tag=1", NULL);
+	assert_tag_ref("/images/b/tag?repo=&tag=1", NULL);
+	assert_tag_ref("/images/b/tag?repo=app%40sha256%3Aabc", NULL);
+	assert_tag_ref("/images/b/tag?repo=a%zz", NULL);
+	assert_tag_ref("/images/b/tag?repo=a;b", NULL);
+}
+
+/* The image lists a fake daemon answers with, one per call. */
+static const char *images_answers[2];
+static int images_calls;
+
+static json_t *fake_images_now(void *arg)
+{
+	(void)arg;
+	return images_calls < 2 ? parse(images_answers[images_calls++]) : NULL;
+}
+
+/* What the tracker keeps of a `docker tag` (target, HTTP status) between
+ * image lists before and after, as a compact JSON "untag" array. */
+static void assert_tag(const char *before, const char *after, const char *target, int status,
+		       const char *want)
+{
+	json_t *labels = json_pack("{s:s}", "ci-wrap.session", "s1");
+	struct proxy_config cfg = { .images_now = fake_images_now,
+				    .rewrite = { .labels = labels } };
+	uint64_t created = 0;
+	struct track *t = track_new(EV_DEFAULT, &cfg, &created);
+	const struct route *r = route_lookup(HTTP_POST, "/images/x/tag");
+	struct track_answer *a;
+	char *got;
+
+	images_answers[0] = before;
+	images_answers[1] = after;
+	images_calls = 0;
+	a = track_answer_begin(t, r, HTTP_POST, target, strlen(target));
+	assert_non_null(a);
+	track_answer_bytes(t, a, status, "", 0);
+	track_answer_end(t, a, status);
+	got = json_dumps(json_object_get(track_result(t), "untag"), JSON_COMPACT);
+	if (strcmp(got, want) != 0)
+		fail_msg("tag %s: kept %s, want %s", target, got, want);
+	assert_int_equal(created, 0);
+	free(got);
+	track_free(t);
+	json_decref(labels);
+}
+
+static void tags(void **state)
+{
+	const char *a = "{\"Id\":\"sha256:a\",\"RepoTags\":[\"a:1\"]}";
+	const char *b_x = "{\"Id\":\"sha256:b\",\"RepoTags\":[\"x:1\"]}";
+	char before[256], after[256];
+
+	(void)state;
+	/* A new name on an image from before: taken off at teardown. */
+	snprintf(before, sizeof(before), "[%s]", a);
+	assert_tag(before, "[{\"Id\":\"sha256:a\",\"RepoTags\":[\"a:1\",\"new:latest\"]}]",
+		   "/v1.41/images/a:1/tag?repo=new", 201,
+		   "[{\"ref\":\"new:latest\",\"image\":\"sha256:a\",\"was\":null}]");
+	/* A name taken from another image: goes back there. */
+	snprintf(before, sizeof(before), "[%s,%s]", a, b_x);
+	assert_tag(before,
+		   "[{\"Id\":\"sha256:a\",\"RepoTags\":[\"a:1\",\"x:1\"]},"
+		   "{\"Id\":\"sha256:b\",\"RepoTags\":[]}]",
+		   "/images/a:1/tag?repo=x&tag=1", 201,
+		   "[{\"ref\":\"x:1\",\"image\":\"sha256:a\",\"was\":\"sha256:b\"}]");
+	/* The session's own image: its removal takes the tag. */
+	snprintf(before, sizeof(before),
+		 "[{\"Id\":\"sha256:s\",\"RepoTags\":[\"s:1\"],\"Labels\":{\"ci-wrap.session\":\"s1\"}}]");
+	snprintf(after, sizeof(after),
+		 "[{\"Id\":\"sha256:s\",\"RepoTags\":[\"s:1\",\"n:1\"],"
+		 "\"Labels\":{\"ci-wrap.session\":\"s1\"}}]");
+	assert_tag(before, after, "/images/s:1/tag?repo=n&tag=1", 201, "[]");
+	/* Another session's image is not ours: its tag goes like any. */
+	snprintf(before, sizeof(before),
+		 "[{\"Id\":\"sha256:s\",\"RepoTags\":[\"s:1\"],\"Labels\":{\"ci-wrap.session\":\"s2\"}}]");
+	snprintf(after, sizeof(after),
+		 "[{\"Id\":\"sha256:s\",\"RepoTags\":[\"s:1\",\"n:1\"],"
+		 "\"Labels\":{\"ci-wrap.session\":\"s2\"}}]");
+	assert_tag(before, after, "/images/s:1/tag?repo=n&tag=1", 201,
+		   "[{\"ref\":\"n:1\",\"image\":\"sha256:s\",\"was\":null}]");
+	/* A tag that already named the image changes nothing. */
+	snprintf(before, sizeof(before), "[%s]", a);
+	assert_tag(before, before, "/images/a/tag?repo=a&tag=1", 201, "[]");
+	/* Refused by the daemon: nothing was tagged. */
+	assert_tag(before, before, "/images/a/tag?repo=q", 404, "[]");
+}
+
 static void created_id(void **state)
 {
 	json_t *c = parse("{\"Id\":\"abc\",\"Warnings\":[]}"), *s = parse("{\"ID\":\"svc\"}");
@@ -225,6 +350,7 @@ int main(void)
 		cmocka_unit_test(anon_plain), cmocka_unit_test(anon_volumes_from),
 		cmocka_unit_test(build_steps), cmocka_unit_test(load_diff),
 		cmocka_unit_test(created_id),  cmocka_unit_test(removals),
+		cmocka_unit_test(tag_refs),    cmocka_unit_test(tags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
