@@ -44,15 +44,19 @@ def main():
     a = json.loads(sys.argv[1])
     client = docker.from_env(timeout=30)
 
-    ids = {c.id for c in client.containers.list(all=True)}
-    check(a["own"] in ids, "containers.list(all=True) does not show the session's own container")
-    check(a["out_ctr_id"] in ids, "containers.list(all=True) does not show the container made outside ci-wrap")
-    check(a["b_ctr_id"] not in ids, "containers.list(all=True) shows the other session's container")
+    # The low-level list: containers.list() inspects each container listed,
+    # and other jobs' containers come and go on a shared daemon.
+    ids = {c["Id"] for c in client.api.containers(all=True)}
+    check(a["own"] in ids, "containers(all=True) does not show the session's own container")
+    check(a["out_ctr_id"] in ids, "containers(all=True) does not show the container made outside ci-wrap")
+    check(a["b_ctr_id"] not in ids, "containers(all=True) shows the other session's container")
     # docker-py sends filters as arrays: {"label": ["K=V"]}. Running ones:
-    ids = {c.id for c in client.containers.list(filters={"label": [a["label"]]})}
+    ids = {c["Id"] for c in client.api.containers(filters={"label": [a["label"]]})}
     check(ids == {a["own"], a["out_ctr_id"]},
-          f"containers.list(filters={{'label': [{a['label']!r}]}}): {sorted(i[:12] for i in ids)}, "
+          f"containers(filters={{'label': [{a['label']!r}]}}): {sorted(i[:12] for i in ids)}, "
           f"expected the own and the outside running container")
+    mine = client.containers.list(filters={"id": [a["own"]]})
+    check([c.id for c in mine] == [a["own"]], "containers.list(filters={'id': [own]}) does not find the own container")
 
     def get_b():
         client.containers.get(a["b_ctr_name"])
@@ -84,8 +88,8 @@ def main():
     check(a["b_vol"] not in vols, "volumes.list() shows the other session's volume")
     expect_error("volumes.get(<other session's volume>)", 404, "no such volume",
                  lambda: client.volumes.get(a["b_vol"]))
-    imgs = {i.id for i in client.images.list(all=True)}
-    check(a["b_img_id"] not in imgs, "images.list(all=True) shows the other session's image")
+    imgs = {i["Id"] for i in client.api.images(all=True)}
+    check(a["b_img_id"] not in imgs, "images(all=True) shows the other session's image")
     expect_error("images.remove(<other session's image>)", 404, "No such image",
                  lambda: client.images.remove(a["b_img_id"], force=True))
 
