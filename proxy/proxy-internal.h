@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <sys/uio.h>
 
+#include "http.h"
 #include "llhttp.h"
 #include "proxy.h"
 #include "route.h"
@@ -55,9 +56,7 @@ struct req_head {
 	size_t field_off, field_len; /* header name being parsed */
 	size_t value_off, value_len; /* header value being parsed */
 	bool in_url, in_field, in_value; /* a span is open */
-	int te_count;		     /* Transfer-Encoding headers seen */
-	bool te_bad;		     /* a coding other than chunked */
-	int cl_count;		     /* Content-Length headers seen */
+	struct http_framing framing; /* what the framing checks need */
 	bool content_encoded;	     /* Content-Encoding other than identity */
 	bool form_body;		     /* a form Content-Type Go would parse */
 	bool expect_continue;	     /* Expect: 100-continue */
