@@ -78,6 +78,13 @@ int http_check_framing(const char *head, size_t len, const struct http_framing *
 		*why = "CONNECT is not supported";
 		return 405;
 	}
+	/* Go ignores Transfer-Encoding in HTTP/1.0 (no body, or Content-Length's)
+	 * where llhttp reads chunks; RFC 9112 section 6.1 calls such framing
+	 * faulty. */
+	if (fr->te_count > 0 && fr->minor == 0) {
+		*why = "Transfer-Encoding in an HTTP/1.0 request";
+		return 400;
+	}
 	if (fr->te_count > 1 || (fr->te_count == 1 && fr->te_bad)) {
 		*why = "unsupported transfer encoding";
 		return 501;

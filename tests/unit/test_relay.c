@@ -980,6 +980,10 @@ static void bad_framing_refused(void **state)
 		{ "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501 },
 		{ "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
 		  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501 },
+		/* Go reads no body here, so the chunk would be its next
+		 * request (found by fuzz_framing). */
+		{ "POST /x HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "25\r\nGET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n\r\n0\r\n\r\n", 400 },
 		{ "GET /containers/%zz HTTP/1.1\r\nHost: docker\r\n\r\n", 400 },
 		{ "GET /containers/%00 HTTP/1.1\r\nHost: docker\r\n\r\n", 400 },
 		{ "POST /containers/create HTTP/1.1\r\nContent-Length: 2\r\n"
