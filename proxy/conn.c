@@ -23,7 +23,9 @@
 #include "../common/util.h"
 #include "http.h"
 #include "proxy-internal.h"
+#include "sockmount.h"
 #include "track.h"
+#include "worker.h"
 
 /* Why llhttp paused. */
 enum {
@@ -35,6 +37,7 @@ enum {
 };
 
 static void conn_close(struct conn *c);
+static void finish_callback(struct conn *c);
 
 /* ---- flows ----------------------------------------------------------------- */
 
@@ -645,19 +648,16 @@ static void request_routed(struct conn *c)
 	c->state = REQ_BODY;
 }
 
-/* A body to rewrite is complete: forward the rewritten request. */
-static void request_rewrite(struct conn *c)
+/* Forward a rewritten request (the volume creates first), or refuse it. */
+static void rewrite_forward(struct conn *c, int rc, char *body, size_t body_len,
+			    json_t *volumes, const struct cw_error *err)
 {
-	struct cw_error err = { 0 };
-	json_auto_t *volumes = NULL;
-	char *body = NULL, *head, *pre = NULL;
-	size_t body_len = 0, head_len, pre_len = 0;
-	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
-			      &body_len, &volumes, &err);
+	char *head, *pre = NULL;
+	size_t head_len, pre_len = 0;
 
-	body_free(c);
 	if (rc < 0) {
-		conn_refuse(c, -rc, "%s", err.msg);
+		free(body);
+		conn_refuse(c, -rc, "%s", err->msg);
 		return;
 	}
 	if (volumes != NULL)
@@ -666,6 +666,132 @@ static void request_rewrite(struct conn *c)
 				 (long long)body_len, c->head.expect_continue, &head_len);
 	inject(c, (char *[3]){ pre, head, body }, (size_t[3]){ pre_len, head_len, body_len });
 	c->note = pre ? "rewritten, its named volumes created labelled" : "rewritten";
+}
+
+/* A body to rewrite is complete: rewrite it here and forward it. */
+static void request_rewrite(struct conn *c)
+{
+	struct cw_error err = { 0 };
+	json_auto_t *volumes = NULL;
+	char *body = NULL;
+	size_t body_len = 0;
+	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
+			      &body_len, &volumes, &err);
+
+	body_free(c);
+	rewrite_forward(c, rc, body, body_len, volumes, &err);
+}
+
+/* A big body's rewrite on the worker thread. What run() reads is the job's
+ * own: the spec is copied (the cgroup parent may change under the loop),
+ * the body taken over; the part of the body budget it holds is given back
+ * when the job is freed, on the loop thread. */
+struct rewrite_job {
+	struct worker_job job;	  /* first: what the pool sees */
+	struct conn *c;		  /* whose request it is (loop thread only) */
+	struct proxy *proxy;	  /* whose body budget it holds (loop thread only) */
+	enum rewrite_kind kind;	  /* the route's body rewrite */
+	struct rewrite_spec spec; /* a copy of the proxy's */
+	char *parent;		  /* owns spec.cgroup_parent */
+	struct sockmount sockets; /* spec.sockets points here when set */
+	char *stand_in;		  /* owns sockets.stand_in */
+	char *in;		  /* the body as the client sent it */
+	size_t in_len;		  /* its length */
+	size_t budget;		  /* bytes of the proxy's body budget it holds */
+	int rc;			  /* rewrite_body()'s result */
+	char *out;		  /* the rewritten body */
+	size_t out_len;		  /* its length */
+	json_t *volumes;	  /* volume creates to send first, or NULL */
+	struct cw_error err;	  /* why it was refused */
+};
+
+static void rewrite_job_free(struct rewrite_job *j)
+{
+	j->proxy->body_bytes -= j->budget;
+	free(j->in);
+	free(j->out);
+	json_decref(j->volumes);
+	json_decref(j->spec.labels);
+	free(j->parent);
+	free(j->stand_in);
+	free(j);
+}
+
+static void rewrite_job_run(struct worker_job *job)
+{
+	struct rewrite_job *j = (struct rewrite_job *)job;
+
+	j->rc = rewrite_body(j->kind, &j->spec, j->in, j->in_len, &j->out, &j->out_len,
+			     &j->volumes, &j->err);
+	free(steal_pointer(&j->in)); /* tens of MiB, not needed any more */
+}
+
+static void rewrite_job_drop(struct worker_job *job)
+{
+	rewrite_job_free((struct rewrite_job *)job);
+}
+
+static void request_forwarded(struct conn *c);
+
+static void rewrite_job_done(struct worker_job *job)
+{
+	struct rewrite_job *j = (struct rewrite_job *)job;
+	struct conn *c = j->c;
+
+	c->rewrite_job = NULL;
+	rewrite_forward(c, j->rc, steal_pointer(&j->out), j->out_len, j->volumes, &j->err);
+	rewrite_job_free(j);
+	if (c->state != REQ_REFUSED && !c->dead)
+		request_forwarded(c);
+	finish_callback(c); /* not called from one of c's watchers: settle here */
+}
+
+static struct rewrite_job *rewrite_job_new(struct conn *c)
+{
+	const struct rewrite_spec *spec = &c->proxy->cfg.rewrite;
+	struct rewrite_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.run = rewrite_job_run;
+	j->job.done = rewrite_job_done;
+	j->job.drop = rewrite_job_drop;
+	j->c = c;
+	j->proxy = c->proxy;
+	j->kind = c->route->body;
+	j->spec = *spec;
+	j->spec.labels = json_deep_copy(spec->labels);
+	j->parent = spec->cgroup_parent ? xstrdup(spec->cgroup_parent) : NULL;
+	j->spec.cgroup_parent = j->parent;
+	if (spec->sockets != NULL) {
+		j->sockets = *spec->sockets;
+		j->stand_in = xstrdup(spec->sockets->stand_in);
+		j->sockets.stand_in = j->stand_in;
+		j->spec.sockets = &j->sockets;
+	}
+	j->in = steal_pointer(&c->body);
+	j->in_len = c->body_len;
+	j->budget = c->body_cap;
+	c->body_len = c->body_cap = 0;
+	return j;
+}
+
+/* Hand a big body to the worker. The request waits in REQ_DONE, its answer
+ * due, until rewrite_job_done(). Returns -1 (the body back in c) if no
+ * thread could take it. */
+static int request_rewrite_async(struct conn *c)
+{
+	struct rewrite_job *j = rewrite_job_new(c);
+
+	if (worker_submit(c->proxy->workers, &j->job) < 0) {
+		c->body = steal_pointer(&j->in);
+		c->body_len = j->in_len;
+		c->body_cap = j->budget;
+		j->budget = 0;
+		rewrite_job_free(j);
+		return -1;
+	}
+	c->rewrite_job = &j->job;
+	c->state = REQ_DONE;
+	return 0;
 }
 
 static void request_cycle_end(struct conn *c)
@@ -682,16 +808,25 @@ static void request_cycle_end(struct conn *c)
 	c->state = REQ_IDLE;
 }
 
+/* The request is all with the daemon (or queued for it). */
+static void request_forwarded(struct conn *c)
+{
+	c->state = REQ_DONE;
+	if (!c->resp_active)
+		request_cycle_end(c);
+}
+
 static void request_complete(struct conn *c)
 {
+	if (c->state == REQ_BUFFER && c->body_len > PROXY_REWRITE_INLINE_MAX &&
+	    request_rewrite_async(c) == 0)
+		return;
 	if (c->state == REQ_BUFFER) {
 		request_rewrite(c);
 		if (c->state == REQ_REFUSED || c->dead)
 			return;
 	}
-	c->state = REQ_DONE;
-	if (!c->resp_active)
-		request_cycle_end(c);
+	request_forwarded(c);
 }
 
 static void response_complete(struct conn *c)
@@ -701,7 +836,7 @@ static void response_complete(struct conn *c)
 		c->proxy->stats.created[c->route->creates]++;
 	if (!llhttp_should_keep_alive(&c->resp_parser))
 		c->close_after = true;
-	if (c->state == REQ_DONE)
+	if (c->state == REQ_DONE && c->rewrite_job == NULL)
 		request_cycle_end(c);
 }
 
@@ -925,7 +1060,8 @@ static void conn_settle(struct conn *c)
 			return;
 		}
 	} else {
-		if (c->req.src_eof && req_idle && c->state == REQ_DONE)
+		/* Not while a rewrite is out: its request is still to go. */
+		if (c->req.src_eof && req_idle && c->state == REQ_DONE && c->rewrite_job == NULL)
 			shut_write(c->ufd, &c->req);
 		if (c->state == REQ_REFUSED && resp_idle && !c->lingering) {
 			shut_write(c->cfd, &c->resp);
@@ -1088,6 +1224,8 @@ static void conn_close(struct conn *c)
 void conn_free(struct conn *c)
 {
 	conn_close(c);
+	if (c->rewrite_job != NULL)
+		worker_detach(c->rewrite_job); /* its result is dropped, not delivered */
 	body_free(c);
 	free(c->body_head);
 	free(c->body_target);

@@ -12,6 +12,8 @@
 
 struct track_answer;
 struct track;
+struct worker_job;
+struct worker_pool;
 
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
@@ -103,6 +105,7 @@ struct conn {
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
+	struct worker_job *rewrite_job; /* its body being rewritten on the worker, or NULL */
 	char reason[384];	     /* why it was refused (audit), "" if it was not */
 };
 
@@ -130,11 +133,16 @@ struct proxy {
 	unsigned nbuf_cache;	     /* how many */
 	size_t body_bytes;	     /* bytes held by all rewrite bodies */
 	struct track *track;	     /* what the session made that carries no label */
+	struct worker_pool *workers; /* rewrites big bodies off the loop */
 	struct proxy_stats stats;    /* counters for the report */
 };
 
 /* Bodies being rewritten may hold at most this much memory together. */
 #define PROXY_BODY_BUDGET (64u * 1024 * 1024)
+/* Bodies bigger than this are rewritten on the worker thread: jansson
+ * reads and writes about 64 KiB a millisecond, the most one request may
+ * hold the loop for. */
+#define PROXY_REWRITE_INLINE_MAX (64u * 1024)
 
 /* conn.c */
 struct conn *conn_new(struct proxy *p, int cfd);

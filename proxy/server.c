@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "proxy-internal.h"
 #include "track.h"
+#include "worker.h"
 
 /* Flow buffers are pages of their own. One going back to the cache keeps
  * its first page (all that a small request or answer touches) and gives the
@@ -193,6 +194,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
+	p->workers = worker_pool_new(loop);
 	add_listener(p, cfg->listen_fd, false);
 	if (cfg->mounted_fd > 0)
 		add_listener(p, cfg->mounted_fd, true);
@@ -263,6 +265,7 @@ void proxy_free(struct proxy *p)
 		return;
 	while (p->conns != NULL)
 		conn_free(p->conns);
+	worker_pool_free(p->workers); /* after the conns: they detach their jobs */
 	close_listeners(p);
 	ev_timer_stop(p->loop, &p->accept_retry);
 	ev_timer_stop(p->loop, &p->drain_timer);
