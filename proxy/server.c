@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -191,6 +192,13 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	struct proxy *p = xcalloc(1, sizeof(*p));
 
 	(void)err;
+	/* Bodies to rewrite grow to tens of MiB and go. Left to itself glibc
+	 * raises its mmap threshold to the largest block freed (up to 32 MiB),
+	 * after which such a body lives on the heap: each doubling is a copy
+	 * on the loop (tens of ms at 32 MiB) and the freed heap is kept. A
+	 * fixed threshold keeps big blocks mmap()ed: realloc() is mremap(),
+	 * free() gives the memory back. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
