@@ -418,7 +418,7 @@ int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *
 
 struct ref_part {
 	struct owner_refs *r;	/* the whole */
-	enum resource_kind kind; /* of the object named */
+	int missing;		/* the status that answers for another's object */
 	struct owner_query *q;	/* this part's check in flight, NULL once answered */
 };
 
@@ -439,12 +439,11 @@ void owner_refs_cancel(struct owner_refs *r)
 	free(r);
 }
 
-/* A missing object named in a body is a 400 from the daemon (a create
- * with VolumesFrom of no container), but for the image: a 404 there makes
- * the docker CLI pull it. */
-static int body_status(enum resource_kind kind, int status)
+/* Another's object is answered as a missing one, with the status the
+ * daemon gives for a missing object named in that body. */
+static int body_status(int missing, int status)
 {
-	return status == 404 && kind != RESOURCE_IMAGE ? 400 : status;
+	return status == 404 ? missing : status;
 }
 
 /* One part answered: the first refusal ends it all, else the last answer. */
@@ -455,7 +454,7 @@ static void on_ref_verdict(void *arg, int status, const char *msg)
 	owner_done_fn done = r->done;
 	void *done_arg = r->arg;
 
-	status = body_status(part->kind, status);
+	status = body_status(part->missing, status);
 	part->q = NULL;
 	r->pending--;
 	if (status == 0 && r->pending > 0)
@@ -504,11 +503,12 @@ int owner_check_refs(struct owner *o, json_t *refs, owner_done_fn done, void *ar
 		if (!ref_subject(ref, &s, &alters))
 			continue;
 		part->r = r;
-		part->kind = s.kind;
+		part->missing = (int)json_integer_value(json_object_get(ref, "missing"));
 		rc = check_subject(o, &s, alters, on_ref_verdict, part, &part->q, msg, msgsz);
 		if (rc < 0) {
+			rc = -body_status(part->missing, -rc);
 			owner_refs_cancel(r);
-			return -body_status(s.kind, -rc);
+			return rc;
 		}
 		if (rc == 1) {
 			r->n++;
