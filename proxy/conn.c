@@ -1233,8 +1233,15 @@ static void upstream_eof(struct conn *c)
 	c->resp.src_eof = true;
 	if (c->raw)
 		return;
+	if (c->filter.paused) {
+		conn_close(c); /* an event held for a check: the stream ends here */
+		return;
+	}
 	if (c->resp_active && llhttp_finish(&c->resp_parser) == HPE_PAUSED) {
+		/* An answer that ends at EOF (HTTP/1.0) is complete only now. */
 		llhttp_resume(&c->resp_parser);
+		filter_end(c);
+		filter_to_flow(c);
 		response_complete(c);
 	}
 	c->close_after = true;

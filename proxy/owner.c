@@ -383,35 +383,45 @@ void owner_list_filter(const char *session, enum resource_kind kind, json_t *ans
 	}
 }
 
+/* The object of a network's or volume's event, and the container a
+ * network's connect or disconnect names, as refs_of_body() gives them. */
+static json_t *event_refs(enum resource_kind kind, const char *id, json_t *attrs)
+{
+	const char *ctr = json_string_value(json_object_get(attrs, "container"));
+	json_t *refs = json_array();
+
+	json_array_append_new(refs, json_pack("{s:s,s:s,s:b,s:i}", "kind", kind_name(kind), "name",
+					      id, "alters", 0, "missing", 404));
+	if (kind == RESOURCE_NETWORK && ctr != NULL)
+		json_array_append_new(refs, json_pack("{s:s,s:s,s:b,s:i}", "kind", "container",
+						      "name", ctr, "alters", 0, "missing", 404));
+	return refs;
+}
+
 int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *arg,
-		      struct owner_query **q)
+		      struct owner_refs **r)
 {
 	const char *type = json_string_value(json_object_get(event, "Type"));
 	json_t *actor = json_object_get(event, "Actor");
+	json_t *attrs = json_object_get(actor, "Attributes");
 	const char *id = json_string_value(json_object_get(actor, "ID"));
 	enum resource_kind kind = type ? kind_by_name(type) : RESOURCE_NONE;
-	enum owner_class c = owner_class_of(o->session, json_object_get(actor, "Attributes"));
-	struct owner_subject s = { .kind = kind };
+	enum owner_class c = owner_class_of(o->session, attrs);
+	json_auto_t *refs = NULL;
 	char msg[512];
+	int rc;
 
-	*q = NULL;
+	*r = NULL;
 	if (c == OWNER_OTHER) {
 		remember(o, kind, id, c);
 		return -1;
 	}
 	/* Networks' and volumes' events carry no labels: ask about the object. */
-	if ((kind != RESOURCE_NETWORK && kind != RESOURCE_VOLUME) || id == NULL ||
-	    strlen(id) >= sizeof(s.name))
+	if ((kind != RESOURCE_NETWORK && kind != RESOURCE_VOLUME) || id == NULL)
 		return 0;
-	strcpy(s.name, id);
-	switch (check_subject(o, &s, false, done, arg, q, msg, sizeof(msg))) {
-	case 0:
-		return 0;
-	case 1:
-		return 1;
-	default:
-		return -1;
-	}
+	refs = event_refs(kind, id, attrs);
+	rc = owner_check_refs(o, refs, done, arg, r, msg, sizeof(msg));
+	return rc == 0 || rc == 1 ? rc : -1;
 }
 
 /* ---- several subjects at once ------------------------------------------------ */
