@@ -26,7 +26,9 @@
 #include "proxy-internal.h"
 #include "owner.h"
 #include "refs.h"
+#include "sockmount.h"
 #include "track.h"
+#include "worker.h"
 
 /* Why llhttp paused. */
 enum {
@@ -39,6 +41,7 @@ enum {
 };
 
 static void conn_close(struct conn *c);
+static void finish_callback(struct conn *c);
 
 /* ---- flows ----------------------------------------------------------------- */
 
@@ -247,12 +250,8 @@ static int on_req_value_complete(llhttp_t *parser)
 
 	if (c->state != REQ_HEAD)
 		return 0;
-	if (field_is(c, "transfer-encoding")) {
-		h->te_count++;
-		h->te_bad |= !http_te_is_chunked(v, vlen);
-	} else if (field_is(c, "content-length")) {
-		h->cl_count++;
-	} else if (field_is(c, "content-encoding")) {
+	http_framing_note(&h->framing, c->req.buf + h->field_off, h->field_len, v, vlen);
+	if (field_is(c, "content-encoding")) {
 		h->content_encoded |= !(vlen == 8 && strncasecmp(v, "identity", 8) == 0);
 	} else if (field_is(c, "content-type")) {
 		h->form_body |= http_ct_is_form(v, vlen);
@@ -504,38 +503,20 @@ static bool request_start(struct conn *c)
 	return true;
 }
 
-/* Framing rules of RFC 9112 that llhttp leaves to us. */
+/* Framing rules of RFC 9112 that llhttp leaves to us, and what Go's
+ * net/http would frame differently (http_check_framing). */
 static int check_framing(struct conn *c)
 {
-	const struct req_head *h = &c->head;
-	int status = http_check_head(c->req.buf, h->len);
+	struct http_framing *fr = &c->head.framing;
+	const char *why;
+	int status;
 
-	if (status == 0 && llhttp_get_http_major(&c->req_parser) != 1) {
-		conn_refuse(c, 505, "only HTTP/1.x is served here");
-		return -1;
-	}
-	if (status == 0)
-		status = http_check_request_line(c->req.buf, h->len);
+	fr->major = llhttp_get_http_major(&c->req_parser);
+	fr->minor = llhttp_get_http_minor(&c->req_parser);
+	fr->connect = c->method == HTTP_CONNECT;
+	status = http_check_framing(c->req.buf, c->head.len, fr, &why);
 	if (status != 0) {
-		conn_refuse(c, status, "malformed request head");
-		return -1;
-	}
-	/* After a CONNECT head llhttp sees a tunnel where Go sees a body: the
-	 * two would frame what follows differently. The API has no CONNECT. */
-	if (c->method == HTTP_CONNECT) {
-		conn_refuse(c, 405, "CONNECT is not supported");
-		return -1;
-	}
-	if (h->te_count > 1 || (h->te_count == 1 && h->te_bad)) {
-		conn_refuse(c, 501, "unsupported transfer encoding");
-		return -1;
-	}
-	if (h->te_count > 0 && h->cl_count > 0) {
-		conn_refuse(c, 400, "both Transfer-Encoding and Content-Length");
-		return -1;
-	}
-	if (h->cl_count > 1) {
-		conn_refuse(c, 400, "more than one Content-Length");
+		conn_refuse(c, status, "%s", why);
 		return -1;
 	}
 	return 0;
@@ -808,6 +789,7 @@ static void request_forward(struct conn *c)
 }
 
 static void request_held_forward(struct conn *c);
+static void request_forwarded(struct conn *c);
 
 /* The objects the body names are checked: forward it, or refuse. */
 static void on_refs_verdict(void *arg, int status, const char *msg)
@@ -819,22 +801,26 @@ static void on_refs_verdict(void *arg, int status, const char *msg)
 		conn_refuse(c, status, "%s", msg);
 	} else {
 		request_held_forward(c);
-		c->state = REQ_DONE;
+		request_forwarded(c);
 	}
 	verdict_done(c);
 }
 
-/* Does the rewritten body name objects the session may not use? 0 to go
- * on, 1 when refused or waiting (REQ_CHECK, the request held). */
-static int request_refs(struct conn *c)
+/* The objects a rewritten body names, to check (NULL: none, or isolation
+ * is off). */
+static json_t *body_refs(const struct proxy *p, enum rewrite_kind kind, const char *body,
+			 size_t len)
 {
-	json_auto_t *refs = NULL;
+	return p->cfg.isolation_off ? NULL : refs_of_body(kind, body, len);
+}
+
+/* Does the rewritten body name objects (refs) the session may not use? 0 to
+ * go on, 1 when refused or waiting (REQ_CHECK, the request held). */
+static int request_refs(struct conn *c, json_t *refs)
+{
 	char msg[512];
 	int rc;
 
-	if (c->proxy->cfg.isolation_off)
-		return 0;
-	refs = refs_of_body(c->route->body, c->held_mem[2], c->held_len[2]);
 	if (refs == NULL)
 		return 0;
 	rc = owner_check_refs(c->proxy->owner, refs, on_refs_verdict, c, &c->owner_refs, msg,
@@ -863,20 +849,14 @@ static void held_free(struct conn *c)
 	memset(c->held_mem, 0, sizeof(c->held_mem));
 }
 
-/* A body to rewrite is complete: forward the rewritten request, once the
- * objects it names are known to be usable. */
-static void request_rewrite(struct conn *c)
+/* Forward a rewritten request (the volume creates first) once the objects
+ * it names are known to be usable, or refuse it. */
+static void rewrite_forward(struct conn *c, int rc, char *body, size_t body_len,
+			    json_t *volumes, json_t *refs, const struct cw_error *err)
 {
-	struct cw_error err = { 0 };
-	json_auto_t *volumes = NULL;
-	char *body = NULL;
-	size_t body_len = 0;
-	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
-			      &body_len, &volumes, &err);
-
-	body_free(c);
 	if (rc < 0) {
-		conn_refuse(c, -rc, "%s", err.msg);
+		free(body);
+		conn_refuse(c, -rc, "%s", err->msg);
 		return;
 	}
 	held_free(c);
@@ -887,8 +867,142 @@ static void request_rewrite(struct conn *c)
 					   c->head.expect_continue, &c->held_len[1]);
 	c->held_mem[2] = body;
 	c->held_len[2] = body_len;
-	if (request_refs(c) == 0)
+	if (request_refs(c, refs) == 0)
 		request_held_forward(c);
+}
+
+/* A body to rewrite is complete: rewrite it here and forward it. */
+static void request_rewrite(struct conn *c)
+{
+	struct cw_error err = { 0 };
+	json_auto_t *volumes = NULL;
+	char *body = NULL;
+	size_t body_len = 0;
+	int rc = rewrite_body(c->route->body, &c->proxy->cfg.rewrite, c->body, c->body_len, &body,
+			      &body_len, &volumes, &err);
+
+	json_auto_t *refs = rc == 0 ? body_refs(c->proxy, c->route->body, body, body_len) : NULL;
+
+	body_free(c);
+	rewrite_forward(c, rc, body, body_len, volumes, refs, &err);
+}
+
+/* A big body's rewrite on the worker thread. What run() reads is the job's
+ * own: the spec is copied (the cgroup parent may change under the loop),
+ * the body taken over; the part of the body budget it holds is given back
+ * when the job is freed, on the loop thread. */
+struct rewrite_job {
+	struct worker_job job;	  /* first: what the pool sees */
+	struct conn *c;		  /* whose request it is (loop thread only) */
+	struct proxy *proxy;	  /* whose body budget it holds (loop thread only) */
+	enum rewrite_kind kind;	  /* the route's body rewrite */
+	struct rewrite_spec spec; /* a copy of the proxy's */
+	char *parent;		  /* owns spec.cgroup_parent */
+	struct sockmount sockets; /* spec.sockets points here when set */
+	char *stand_in;		  /* owns sockets.stand_in */
+	char *in;		  /* the body as the client sent it */
+	size_t in_len;		  /* its length */
+	size_t budget;		  /* bytes of the proxy's body budget it holds */
+	int rc;			  /* rewrite_body()'s result */
+	char *out;		  /* the rewritten body */
+	size_t out_len;		  /* its length */
+	json_t *volumes;	  /* volume creates to send first, or NULL */
+	bool want_refs;		  /* isolation: read what the body names */
+	json_t *refs;		  /* what it names (proxy/refs.h), or NULL */
+	struct cw_error err;	  /* why it was refused */
+};
+
+static void rewrite_job_free(struct rewrite_job *j)
+{
+	j->proxy->body_bytes -= j->budget;
+	free(j->in);
+	free(j->out);
+	json_decref(j->volumes);
+	json_decref(j->refs);
+	json_decref(j->spec.labels);
+	free(j->parent);
+	free(j->stand_in);
+	free(j);
+}
+
+static void rewrite_job_run(struct worker_job *job)
+{
+	struct rewrite_job *j = (struct rewrite_job *)job;
+
+	j->rc = rewrite_body(j->kind, &j->spec, j->in, j->in_len, &j->out, &j->out_len,
+			     &j->volumes, &j->err);
+	free(steal_pointer(&j->in)); /* tens of MiB, not needed any more */
+	if (j->rc == 0 && j->want_refs)
+		j->refs = refs_of_body(j->kind, j->out, j->out_len);
+}
+
+static void rewrite_job_drop(struct worker_job *job)
+{
+	rewrite_job_free((struct rewrite_job *)job);
+}
+
+static void request_forwarded(struct conn *c);
+
+static void rewrite_job_done(struct worker_job *job)
+{
+	struct rewrite_job *j = (struct rewrite_job *)job;
+	struct conn *c = j->c;
+
+	c->rewrite_job = NULL;
+	rewrite_forward(c, j->rc, steal_pointer(&j->out), j->out_len, j->volumes, j->refs, &j->err);
+	rewrite_job_free(j);
+	if (c->state != REQ_REFUSED && c->state != REQ_CHECK && !c->dead)
+		request_forwarded(c);
+	finish_callback(c); /* not called from one of c's watchers: settle here */
+}
+
+static struct rewrite_job *rewrite_job_new(struct conn *c)
+{
+	const struct rewrite_spec *spec = &c->proxy->cfg.rewrite;
+	struct rewrite_job *j = xcalloc(1, sizeof(*j));
+
+	j->job.run = rewrite_job_run;
+	j->job.done = rewrite_job_done;
+	j->job.drop = rewrite_job_drop;
+	j->c = c;
+	j->proxy = c->proxy;
+	j->kind = c->route->body;
+	j->want_refs = !c->proxy->cfg.isolation_off;
+	j->spec = *spec;
+	j->spec.labels = json_deep_copy(spec->labels);
+	j->parent = spec->cgroup_parent ? xstrdup(spec->cgroup_parent) : NULL;
+	j->spec.cgroup_parent = j->parent;
+	if (spec->sockets != NULL) {
+		j->sockets = *spec->sockets;
+		j->stand_in = xstrdup(spec->sockets->stand_in);
+		j->sockets.stand_in = j->stand_in;
+		j->spec.sockets = &j->sockets;
+	}
+	j->in = steal_pointer(&c->body);
+	j->in_len = c->body_len;
+	j->budget = c->body_cap;
+	c->body_len = c->body_cap = 0;
+	return j;
+}
+
+/* Hand a big body to the worker. The request waits in REQ_DONE, its answer
+ * due, until rewrite_job_done(). Returns -1 (the body back in c) if no
+ * thread could take it. */
+static int request_rewrite_async(struct conn *c)
+{
+	struct rewrite_job *j = rewrite_job_new(c);
+
+	if (worker_submit(c->proxy->workers, &j->job) < 0) {
+		c->body = steal_pointer(&j->in);
+		c->body_len = j->in_len;
+		c->body_cap = j->budget;
+		j->budget = 0;
+		rewrite_job_free(j);
+		return -1;
+	}
+	c->rewrite_job = &j->job;
+	c->state = REQ_DONE;
+	return 0;
 }
 
 static void request_cycle_end(struct conn *c)
@@ -906,16 +1020,25 @@ static void request_cycle_end(struct conn *c)
 	c->state = REQ_IDLE;
 }
 
+/* The request is all with the daemon (or queued for it). */
+static void request_forwarded(struct conn *c)
+{
+	c->state = REQ_DONE;
+	if (!c->resp_active)
+		request_cycle_end(c);
+}
+
 static void request_complete(struct conn *c)
 {
+	if (c->state == REQ_BUFFER && c->body_len > PROXY_REWRITE_INLINE_MAX &&
+	    request_rewrite_async(c) == 0)
+		return;
 	if (c->state == REQ_BUFFER) {
 		request_rewrite(c);
 		if (c->state == REQ_REFUSED || c->state == REQ_CHECK || c->dead)
 			return;
 	}
-	c->state = REQ_DONE;
-	if (!c->resp_active)
-		request_cycle_end(c);
+	request_forwarded(c);
 }
 
 static void response_complete(struct conn *c)
@@ -925,7 +1048,7 @@ static void response_complete(struct conn *c)
 		c->proxy->stats.created[c->route->creates]++;
 	if (!llhttp_should_keep_alive(&c->resp_parser))
 		c->close_after = true;
-	if (c->state == REQ_DONE)
+	if (c->state == REQ_DONE && c->rewrite_job == NULL)
 		request_cycle_end(c);
 }
 
@@ -1110,8 +1233,15 @@ static void upstream_eof(struct conn *c)
 	c->resp.src_eof = true;
 	if (c->raw)
 		return;
+	if (c->filter.paused) {
+		conn_close(c); /* an event held for a check: the stream ends here */
+		return;
+	}
 	if (c->resp_active && llhttp_finish(&c->resp_parser) == HPE_PAUSED) {
+		/* An answer that ends at EOF (HTTP/1.0) is complete only now. */
 		llhttp_resume(&c->resp_parser);
+		filter_end(c);
+		filter_to_flow(c);
 		response_complete(c);
 	}
 	c->close_after = true;
@@ -1185,7 +1315,8 @@ static void conn_settle(struct conn *c)
 			return;
 		}
 	} else {
-		if (c->req.src_eof && req_idle && c->state == REQ_DONE)
+		/* Not while a rewrite is out: its request is still to go. */
+		if (c->req.src_eof && req_idle && c->state == REQ_DONE && c->rewrite_job == NULL)
 			shut_write(c->ufd, &c->req);
 		if (c->state == REQ_REFUSED && resp_idle && !c->lingering) {
 			shut_write(c->cfd, &c->resp);
@@ -1348,6 +1479,8 @@ static void conn_close(struct conn *c)
 void conn_free(struct conn *c)
 {
 	conn_close(c);
+	if (c->rewrite_job != NULL)
+		worker_detach(c->rewrite_job); /* its result is dropped, not delivered */
 	body_free(c);
 	free(c->body_head);
 	free(c->body_target);

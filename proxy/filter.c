@@ -279,7 +279,7 @@ void filter_reset(struct conn *c)
 
 void filter_free(struct conn *c)
 {
-	owner_cancel(c->filter.q);
+	owner_refs_cancel(c->filter.q);
 	free(c->filter.held);
 	free(c->filter.rest);
 	c->filter.q = NULL;

@@ -20,7 +20,7 @@
 #include "../common/kinds.h"
 
 struct conn;
-struct owner_query;
+struct owner_refs;
 
 /* An event longer than this is dropped (fail closed). */
 #define FILTER_EVENT_MAX (1024 * 1024)
@@ -41,7 +41,7 @@ struct answer_filter {
 	size_t held_len;	 /* its length */
 	char *rest;		 /* body bytes after it, not yet split into events */
 	size_t rest_len;	 /* their length */
-	struct owner_query *q;	 /* the check of the held event's object */
+	struct owner_refs *q;	 /* the check of the held event's objects */
 };
 
 /* What the relay does with the raw bytes of the answer it just parsed. */

@@ -41,6 +41,65 @@ int http_check_request_line(const char *head, size_t len)
 	return spaces == 2 ? 0 : 400;
 }
 
+static bool name_is(const char *name, size_t len, const char *want)
+{
+	return len == strlen(want) && strncasecmp(name, want, len) == 0;
+}
+
+void http_framing_note(struct http_framing *fr, const char *name, size_t name_len,
+		       const char *value, size_t value_len)
+{
+	if (name_is(name, name_len, "transfer-encoding")) {
+		fr->te_count++;
+		fr->te_bad |= !http_te_is_chunked(value, value_len);
+	} else if (name_is(name, name_len, "content-length")) {
+		fr->cl_count++;
+	}
+}
+
+int http_check_framing(const char *head, size_t len, const struct http_framing *fr,
+		       const char **why)
+{
+	int status = http_check_head(head, len);
+
+	*why = "malformed request head";
+	if (status != 0)
+		return status;
+	if (fr->major != 1) {
+		*why = "only HTTP/1.x is served here";
+		return 505;
+	}
+	status = http_check_request_line(head, len);
+	if (status != 0)
+		return status;
+	/* After a CONNECT head llhttp sees a tunnel where Go sees a body: the
+	 * two would frame what follows differently. The API has no CONNECT. */
+	if (fr->connect) {
+		*why = "CONNECT is not supported";
+		return 405;
+	}
+	/* Go ignores Transfer-Encoding in HTTP/1.0 (no body, or Content-Length's)
+	 * where llhttp reads chunks; RFC 9112 section 6.1 calls such framing
+	 * faulty. */
+	if (fr->te_count > 0 && fr->minor == 0) {
+		*why = "Transfer-Encoding in an HTTP/1.0 request";
+		return 400;
+	}
+	if (fr->te_count > 1 || (fr->te_count == 1 && fr->te_bad)) {
+		*why = "unsupported transfer encoding";
+		return 501;
+	}
+	if (fr->te_count > 0 && fr->cl_count > 0) {
+		*why = "both Transfer-Encoding and Content-Length";
+		return 400;
+	}
+	if (fr->cl_count > 1) {
+		*why = "more than one Content-Length";
+		return 400;
+	}
+	return 0;
+}
+
 static void trim(const char **v, size_t *len)
 {
 	while (*len > 0 && (**v == ' ' || **v == '\t'))

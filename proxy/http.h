@@ -16,6 +16,29 @@ int http_check_head(const char *head, size_t len);
  * leading empty lines). Returns 0, or the status to answer with. */
 int http_check_request_line(const char *head, size_t len);
 
+/* What the framing checks need of a request head, noted header by header
+ * as the parser reads it (http_framing_note) and judged once the head is
+ * complete (http_check_framing). */
+struct http_framing {
+	int te_count;	 /* Transfer-Encoding headers seen */
+	bool te_bad;	 /* one of them is not exactly "chunked" */
+	int cl_count;	 /* Content-Length headers seen */
+	int major, minor; /* HTTP version of the request line */
+	bool connect;	 /* the method is CONNECT */
+};
+
+/* Note one header of a request head. */
+void http_framing_note(struct http_framing *fr, const char *name, size_t name_len,
+		       const char *value, size_t value_len);
+
+/* Refuse a head whose body Go's net/http (the daemon) would frame
+ * differently from llhttp (the proxy), and what RFC 9112 lets a server
+ * refuse: the head checks above, then the version, the method and the
+ * Content-Length / Transfer-Encoding rules. Returns 0, or the status to
+ * answer with and *why. */
+int http_check_framing(const char *head, size_t len, const struct http_framing *fr,
+		       const char **why);
+
 /* Is the Transfer-Encoding value exactly "chunked" (case, OWS ignored)? */
 bool http_te_is_chunked(const char *value, size_t len);
 

@@ -383,42 +383,52 @@ void owner_list_filter(const char *session, enum resource_kind kind, json_t *ans
 	}
 }
 
+/* The object of a network's or volume's event, and the container a
+ * network's connect or disconnect names, as refs_of_body() gives them. */
+static json_t *event_refs(enum resource_kind kind, const char *id, json_t *attrs)
+{
+	const char *ctr = json_string_value(json_object_get(attrs, "container"));
+	json_t *refs = json_array();
+
+	json_array_append_new(refs, json_pack("{s:s,s:s,s:b,s:i}", "kind", kind_name(kind), "name",
+					      id, "alters", 0, "missing", 404));
+	if (kind == RESOURCE_NETWORK && ctr != NULL)
+		json_array_append_new(refs, json_pack("{s:s,s:s,s:b,s:i}", "kind", "container",
+						      "name", ctr, "alters", 0, "missing", 404));
+	return refs;
+}
+
 int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *arg,
-		      struct owner_query **q)
+		      struct owner_refs **r)
 {
 	const char *type = json_string_value(json_object_get(event, "Type"));
 	json_t *actor = json_object_get(event, "Actor");
+	json_t *attrs = json_object_get(actor, "Attributes");
 	const char *id = json_string_value(json_object_get(actor, "ID"));
 	enum resource_kind kind = type ? kind_by_name(type) : RESOURCE_NONE;
-	enum owner_class c = owner_class_of(o->session, json_object_get(actor, "Attributes"));
-	struct owner_subject s = { .kind = kind };
+	enum owner_class c = owner_class_of(o->session, attrs);
+	json_auto_t *refs = NULL;
 	char msg[512];
+	int rc;
 
-	*q = NULL;
+	*r = NULL;
 	if (c == OWNER_OTHER) {
 		remember(o, kind, id, c);
 		return -1;
 	}
 	/* Networks' and volumes' events carry no labels: ask about the object. */
-	if ((kind != RESOURCE_NETWORK && kind != RESOURCE_VOLUME) || id == NULL ||
-	    strlen(id) >= sizeof(s.name))
+	if ((kind != RESOURCE_NETWORK && kind != RESOURCE_VOLUME) || id == NULL)
 		return 0;
-	strcpy(s.name, id);
-	switch (check_subject(o, &s, false, done, arg, q, msg, sizeof(msg))) {
-	case 0:
-		return 0;
-	case 1:
-		return 1;
-	default:
-		return -1;
-	}
+	refs = event_refs(kind, id, attrs);
+	rc = owner_check_refs(o, refs, done, arg, r, msg, sizeof(msg));
+	return rc == 0 || rc == 1 ? rc : -1;
 }
 
 /* ---- several subjects at once ------------------------------------------------ */
 
 struct ref_part {
 	struct owner_refs *r;	/* the whole */
-	enum resource_kind kind; /* of the object named */
+	int missing;		/* the status that answers for another's object */
 	struct owner_query *q;	/* this part's check in flight, NULL once answered */
 };
 
@@ -439,12 +449,11 @@ void owner_refs_cancel(struct owner_refs *r)
 	free(r);
 }
 
-/* A missing object named in a body is a 400 from the daemon (a create
- * with VolumesFrom of no container), but for the image: a 404 there makes
- * the docker CLI pull it. */
-static int body_status(enum resource_kind kind, int status)
+/* Another's object is answered as a missing one, with the status the
+ * daemon gives for a missing object named in that body. */
+static int body_status(int missing, int status)
 {
-	return status == 404 && kind != RESOURCE_IMAGE ? 400 : status;
+	return status == 404 ? missing : status;
 }
 
 /* One part answered: the first refusal ends it all, else the last answer. */
@@ -455,7 +464,7 @@ static void on_ref_verdict(void *arg, int status, const char *msg)
 	owner_done_fn done = r->done;
 	void *done_arg = r->arg;
 
-	status = body_status(part->kind, status);
+	status = body_status(part->missing, status);
 	part->q = NULL;
 	r->pending--;
 	if (status == 0 && r->pending > 0)
@@ -504,11 +513,12 @@ int owner_check_refs(struct owner *o, json_t *refs, owner_done_fn done, void *ar
 		if (!ref_subject(ref, &s, &alters))
 			continue;
 		part->r = r;
-		part->kind = s.kind;
+		part->missing = (int)json_integer_value(json_object_get(ref, "missing"));
 		rc = check_subject(o, &s, alters, on_ref_verdict, part, &part->q, msg, msgsz);
 		if (rc < 0) {
+			rc = -body_status(part->missing, -rc);
 			owner_refs_cancel(r);
-			return -body_status(s.kind, -rc);
+			return rc;
 		}
 		if (rc == 1) {
 			r->n++;

@@ -82,12 +82,15 @@ enum resource_kind owner_list_kind(uint8_t method, const char *canonical);
 /* Drop other sessions' objects from a list answer (kind's shape) in place. */
 void owner_list_filter(const char *session, enum resource_kind kind, json_t *answer);
 
+struct owner_refs;
+
 /* Keep an event (GET /events, one object)? Containers and images carry
  * their labels in Actor.Attributes; of a network or a volume, the object is
- * asked about. 0 keep, -1 leave out, 1 pending: done(arg, 0 to keep, ...)
- * later, unless owner_cancel(*q). */
+ * asked about (and the container a network event names). 0 keep, -1 leave
+ * out, 1 pending: done(arg, 0 to keep, ...) later, unless
+ * owner_refs_cancel(*r). */
 int owner_event_check(struct owner *o, json_t *event, owner_done_fn done, void *arg,
-		      struct owner_query **q);
+		      struct owner_refs **r);
 
 /* The session's id (the ci-wrap.session label's value). */
 const char *owner_session(const struct owner *o);

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include "filter.h"
+#include "http.h"
 #include "llhttp.h"
 #include "proxy.h"
 #include "route.h"
@@ -15,6 +16,8 @@ struct track;
 struct owner;
 struct owner_query;
 struct owner_refs;
+struct worker_job;
+struct worker_pool;
 
 /* Each direction's buffer; big enough that bulk streams move in few
  * syscalls, small enough that many connections stay cheap. */
@@ -60,9 +63,7 @@ struct req_head {
 	size_t field_off, field_len; /* header name being parsed */
 	size_t value_off, value_len; /* header value being parsed */
 	bool in_url, in_field, in_value; /* a span is open */
-	int te_count;		     /* Transfer-Encoding headers seen */
-	bool te_bad;		     /* a coding other than chunked */
-	int cl_count;		     /* Content-Length headers seen */
+	struct http_framing framing; /* what the framing checks need */
 	bool content_encoded;	     /* Content-Encoding other than identity */
 	bool form_body;		     /* a form Content-Type Go would parse */
 	bool expect_continue;	     /* Expect: 100-continue */
@@ -114,6 +115,7 @@ struct conn {
 	char *held_mem[3];	     /* REQ_CHECK: volume creates, head, body held back */
 	size_t held_len[3];	     /* their lengths */
 	struct answer_filter filter; /* the answer rewritten for isolation (filter.h) */
+	struct worker_job *rewrite_job; /* its body being rewritten on the worker, or NULL */
 	char reason[384];	     /* why it was refused (audit), "" if it was not */
 };
 
@@ -142,11 +144,16 @@ struct proxy {
 	size_t body_bytes;	     /* bytes held by all rewrite bodies */
 	struct track *track;	     /* what the session made that carries no label */
 	struct owner *owner;	     /* whose objects requests name */
+	struct worker_pool *workers; /* rewrites big bodies off the loop */
 	struct proxy_stats stats;    /* counters for the report */
 };
 
 /* Bodies being rewritten may hold at most this much memory together. */
 #define PROXY_BODY_BUDGET (64u * 1024 * 1024)
+/* Bodies bigger than this are rewritten on the worker thread: jansson
+ * reads and writes about 64 KiB a millisecond, the most one request may
+ * hold the loop for. */
+#define PROXY_REWRITE_INLINE_MAX (64u * 1024)
 
 /* conn.c */
 struct conn *conn_new(struct proxy *p, int cfd);

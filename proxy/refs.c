@@ -13,6 +13,14 @@
 
 #include "../common/kinds.h"
 
+/* A missing object named in a create's body is a 400 from the daemon (a
+ * create with VolumesFrom of no container), but for the image: a 404 there
+ * makes the docker CLI pull it. A connect's missing container is a 404. */
+static int missing_status(enum resource_kind kind, bool alters)
+{
+	return kind == RESOURCE_IMAGE || alters ? 404 : 400;
+}
+
 static void add(json_t *refs, enum resource_kind kind, const char *name, size_t len, bool alters)
 {
 	json_t *n = json_stringn(name, len);
@@ -21,8 +29,9 @@ static void add(json_t *refs, enum resource_kind kind, const char *name, size_t 
 		json_decref(n);
 		return;
 	}
-	json_array_append_new(refs, json_pack("{s:s,s:o,s:b}", "kind", kind_name(kind), "name", n,
-					      "alters", alters));
+	json_array_append_new(refs, json_pack("{s:s,s:o,s:b,s:i}", "kind", kind_name(kind), "name",
+					      n, "alters", alters, "missing",
+					      missing_status(kind, alters)));
 }
 
 static void add_str(json_t *refs, enum resource_kind kind, json_t *s, bool alters)

@@ -4,7 +4,8 @@
  * (proxy/owner.h) before the request is forwarded.
  *
  * refs_of_body() with the rewrite kind and the body as it will be sent;
- * it returns an array of {"kind": "container", "name": ..., "alters": bool}.
+ * it returns an array of {"kind": "container", "name": ..., "alters": bool,
+ * "missing": the status the daemon answers when the object does not exist}.
  */
 #ifndef CI_WRAP_REFS_H
 #define CI_WRAP_REFS_H

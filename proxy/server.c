@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,7 @@
 #include "proxy-internal.h"
 #include "owner.h"
 #include "track.h"
+#include "worker.h"
 
 /* Flow buffers are pages of their own. One going back to the cache keeps
  * its first page (all that a small request or answer touches) and gives the
@@ -191,10 +193,18 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct proxy_config *cfg,
 	struct proxy *p = xcalloc(1, sizeof(*p));
 
 	(void)err;
+	/* Bodies to rewrite grow to tens of MiB and go. Left to itself glibc
+	 * raises its mmap threshold to the largest block freed (up to 32 MiB),
+	 * after which such a body lives on the heap: each doubling is a copy
+	 * on the loop (tens of ms at 32 MiB) and the freed heap is kept. A
+	 * fixed threshold keeps big blocks mmap()ed: realloc() is mremap(),
+	 * free() gives the memory back. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	p->loop = loop;
 	p->cfg = *cfg;
 	p->track = track_new(loop, &p->cfg, &p->stats.created[RESOURCE_IMAGE]);
 	p->owner = owner_new(loop, &p->cfg, p->track);
+	p->workers = worker_pool_new(loop);
 	add_listener(p, cfg->listen_fd, false);
 	if (cfg->mounted_fd > 0)
 		add_listener(p, cfg->mounted_fd, true);
@@ -265,6 +275,7 @@ void proxy_free(struct proxy *p)
 		return;
 	while (p->conns != NULL)
 		conn_free(p->conns);
+	worker_pool_free(p->workers); /* after the conns: they detach their jobs */
 	close_listeners(p);
 	ev_timer_stop(p->loop, &p->accept_retry);
 	ev_timer_stop(p->loop, &p->drain_timer);

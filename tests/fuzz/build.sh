@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build the fuzzers (libFuzzer, ASan, UBSan) into build/fuzz/: fuzz_request
-# (parse, route, rewrite of one request) and fuzz_relay (a client's byte
-# stream through the real relay to a model of the daemon's Go server). With
+# (parse, route, rewrite of one request), fuzz_relay (a client's byte
+# stream through the real relay to a model of the daemon's Go server) and
+# fuzz_framing (llhttp's framing of a byte stream, as the proxy runs it,
+# against a model of Go's net/http framing). With
 # "run SECONDS [TARGET] [libFuzzer flags...]" run TARGET (fuzz_request by
 # default) that long on its seeds, tests/fuzz/corpus (fuzz_request) or
-# tests/fuzz/corpus-relay (fuzz_relay); new inputs go to
+# tests/fuzz/corpus-relay (fuzz_relay) or tests/fuzz/corpus-framing
+# (fuzz_framing); new inputs go to
 # build/fuzz/corpus-TARGET, crashes to build/fuzz/crash-*. Needs clang with
 # the compiler-rt fuzzer runtime (Debian: clang, libclang-rt-dev).
 #
@@ -59,7 +62,7 @@ for src in "${srcs[@]}" "$LLHTTP_SRC"/*.c; do
 	fi
 	objs+=("$obj")
 done
-for target in fuzz_request fuzz_relay; do
+for target in fuzz_request fuzz_relay fuzz_framing; do
 	# shellcheck disable=SC2086
 	"$CC" $cflags -Wall -Wextra -Werror $SAN -o "$OUT/$target" "tests/fuzz/$target.c" \
 		"${objs[@]}" $libs
@@ -76,6 +79,7 @@ if [[ ${1:-} == run ]]; then
 	fi
 	seeds=tests/fuzz/corpus
 	[[ $target == fuzz_relay ]] && seeds=tests/fuzz/corpus-relay
+	[[ $target == fuzz_framing ]] && seeds=tests/fuzz/corpus-framing
 	mkdir -p "$OUT/corpus-$target"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		"$OUT/$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \

@@ -30,6 +30,8 @@
 #include <jansson.h>
 
 #include "../../proxy/http.h"
+#include "../../proxy/owner.h"
+#include "../../proxy/refs.h"
 #include "../../proxy/rewrite.h"
 #include "../../proxy/route.h"
 #include "llhttp.h"
@@ -406,6 +408,64 @@ static void check_body(enum rewrite_kind kind, const struct rewrite_spec *sp, co
 	free(out);
 }
 
+/* A prune's query gets exactly one filters= that the daemon reads with our
+ * label in it, in the encoding of the rest (moby's filters.FromJSON). */
+static void check_prune(const char *q, size_t qlen)
+{
+	struct cw_error err = { 0 };
+	char *out = NULL, *vals[4];
+	size_t outlen = 0;
+	int rc = rewrite_query(REWRITE_PRUNE_QUERY, &spec, q, qlen, &out, &outlen, &err);
+	json_t *filters, *label;
+	int n;
+
+	CHECK(rc == 1 || rc == -400, "prune rc %d", rc);
+	if (rc != 1)
+		return;
+	n = go_query_values(out, outlen, "filters", vals, 4);
+	CHECK(n == 1, "%d filters= in %s", n, out);
+	filters = json_loads(vals[0], JSON_DECODE_ANY, NULL);
+	label = json_object_get(filters, "label");
+	CHECK(json_is_true(json_object_get(label, "ci-wrap.session=fuzz-1")) ||
+		      (json_is_array(label) &&
+		       strcmp(json_string_value(json_array_get(label, json_array_size(label) - 1)),
+			      "ci-wrap.session=fuzz-1") == 0),
+	      "prune filters without our label: %s", vals[0]);
+	json_decref(filters);
+	for (int i = 0; i < n; i++)
+		free(vals[i]);
+	free(out);
+}
+
+/* What isolation reads of a request: its subject is part of its path, the
+ * objects a body names are kinds of the table with a name. */
+static void check_owner(const struct req *r, const char *body, size_t len)
+{
+	static char canonical[ROUTE_PATH_MAX + 2], decoded[ROUTE_PATH_MAX + 2];
+	struct owner_subject s;
+	json_t *refs, *ref;
+	size_t i;
+
+	if (route_canonical_path(r->url, r->url_len, canonical, sizeof(canonical)) == 0 &&
+	    route_decoded_path(r->url, r->url_len, decoded, sizeof(decoded)) == 0) {
+		CHECK(strlen(canonical) == strlen(decoded), "%s vs %s", canonical, decoded);
+		owner_subject(r->method, canonical, decoded, &s);
+		CHECK(s.kind == RESOURCE_NONE || (s.name[0] != '\0' && strstr(decoded, s.name)),
+		      "subject '%s' of %s", s.name, decoded);
+	}
+	for (int k = 0; k < 2; k++) {
+		refs = refs_of_body(k ? REWRITE_NETWORK_CONNECT : REWRITE_CONTAINER_CREATE, body, len);
+		json_array_foreach(refs, i, ref)
+		{
+			const char *kind = json_string_value(json_object_get(ref, "kind"));
+
+			CHECK(kind != NULL && kind_by_name(kind) != RESOURCE_NONE, "ref kind");
+			CHECK(json_string_length(json_object_get(ref, "name")) > 0, "empty ref");
+		}
+		json_decref(refs);
+	}
+}
+
 static void check_head(const uint8_t *data, const struct req *r)
 {
 	const char *head = (const char *)data;
@@ -475,6 +535,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_query(REWRITE_BUILD_QUERY, &spec_no_parent, q, qlen);
 		check_query(REWRITE_CHANGES_QUERY, &spec, q, qlen);
 		check_query(REWRITE_IMPORT_QUERY, &spec, q, qlen);
+		check_prune(q, qlen);
 	}
 	if (r->head_done)
 		check_head(data, r);
@@ -491,6 +552,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_body(REWRITE_CONTAINER_CREATE, size % 2 ? &spec : &spec_no_parent, body, body_len);
 	check_body(REWRITE_LABELS, &spec, body, body_len);
 	check_body(REWRITE_COMMIT, &spec, body, body_len);
+	if (r->url_len > 0 && !r->url_cut)
+		check_owner(r, body, body_len);
 	free(r->body);
 	free(r);
 	return 0;

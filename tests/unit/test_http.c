@@ -87,6 +87,79 @@ static void check_head_control_bytes(void **state)
 	assert_int_equal(http_check_head("GET / HTTP/1.1\r\n\r\n\0\n", 18), 0);
 }
 
+/* ---- http_framing_note / http_check_framing -------------------------------- */
+
+/* The framing verdict on a head, its headers noted as the relay notes them. */
+static int framing(const char *head, int minor, const char *const *fields)
+{
+	struct http_framing fr = { .major = 1, .minor = minor };
+	const char *why = NULL;
+	int status;
+
+	for (; *fields != NULL; fields += 2)
+		http_framing_note(&fr, fields[0], strlen(fields[0]), fields[1], strlen(fields[1]));
+	status = http_check_framing(head, strlen(head), &fr, &why);
+	if (status != 0)
+		assert_non_null(why);
+	return status;
+}
+
+#define FIELDS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void framing_clean(void **state)
+{
+	(void)state;
+	assert_int_equal(framing("GET / HTTP/1.1\r\n\r\n", 1, FIELDS(NULL)), 0);
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1,
+				 FIELDS("Transfer-Encoding", " chunked ")),
+			 0);
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1, FIELDS("content-length", "2")), 0);
+	assert_int_equal(framing("POST / HTTP/1.0\r\n\r\n", 0, FIELDS("Content-Length", "2")), 0);
+}
+
+static void framing_te_cl(void **state)
+{
+	(void)state;
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1,
+				 FIELDS("Transfer-Encoding", "chunked", "Content-Length", "2")),
+			 400);
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1,
+				 FIELDS("Content-Length", "2", "Content-Length", "2")),
+			 400);
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1,
+				 FIELDS("Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked")),
+			 501);
+	assert_int_equal(framing("POST / HTTP/1.1\r\n\r\n", 1, FIELDS("Transfer-Encoding", "gzip")),
+			 501);
+}
+
+/* Found by fuzz_framing (seed corpus-framing/http10-chunked): Go ignores
+ * Transfer-Encoding in an HTTP/1.0 request and reads no body, so a chunked
+ * body llhttp relays would be read by the daemon as the next request. */
+static void framing_te_in_http10(void **state)
+{
+	(void)state;
+	assert_int_equal(framing("POST /x HTTP/1.0\r\n\r\n", 0,
+				 FIELDS("Connection", "keep-alive", "Transfer-Encoding", "chunked")),
+			 400);
+	assert_int_equal(framing("GET /x HTTP/1.0\r\n\r\n", 0, FIELDS("Transfer-Encoding", "chunked")),
+			 400);
+}
+
+static void framing_version_and_method(void **state)
+{
+	struct http_framing fr = { .major = 2 };
+	const char *why;
+
+	(void)state;
+	assert_int_equal(http_check_framing(S("PRI * HTTP/2.0\r\n\r\n"), &fr, &why), 505);
+	fr = (struct http_framing){ .major = 1, .minor = 1, .connect = true };
+	assert_int_equal(http_check_framing(S("CONNECT a:1 HTTP/1.1\r\n\r\n"), &fr, &why), 405);
+	fr.connect = false;
+	assert_int_equal(http_check_framing(S("GET / HTTP/1.1\nHost: x\r\n\r\n"), &fr, &why), 400);
+	assert_int_equal(http_check_framing(S("GET  / HTTP/1.1\r\n\r\n"), &fr, &why), 400);
+}
+
 /* ---- http_te_is_chunked / http_ct_is_form --------------------------------- */
 
 static void te_chunked(void **state)
@@ -537,6 +610,10 @@ int main(void)
 		cmocka_unit_test(check_head_bare_cr),
 		cmocka_unit_test(check_head_obs_fold),
 		cmocka_unit_test(check_head_control_bytes),
+		cmocka_unit_test(framing_clean),
+		cmocka_unit_test(framing_te_cl),
+		cmocka_unit_test(framing_te_in_http10),
+		cmocka_unit_test(framing_version_and_method),
 		cmocka_unit_test(te_chunked),
 		cmocka_unit_test(ct_form),
 		cmocka_unit_test(rebuild_full),
