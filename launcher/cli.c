@@ -36,6 +36,7 @@ enum {
 	OPT_METRICS_DIR,
 	OPT_ALLOW,
 	OPT_ALLOW_BUILDKIT,
+	OPT_ISOLATION,
 	OPT_DENY,
 	OPT_ALLOW_BIND,
 	OPT_SESSION,
@@ -93,6 +94,10 @@ static const struct cli_option options[] = {
 	{ "allow-buildkit", OPT_ALLOW_BUILDKIT, NULL, "CI_WRAP_ALLOW_BUILDKIT",
 	  "relay BuildKit builds (--allow buildkit): their RUN steps run outside the pool",
 	  RUN_MODES },
+	{ "isolation", OPT_ISOLATION, "on|off", "CI_WRAP_ISOLATION",
+	  "ownership checks: another session's objects are invisible (404), objects made "
+	  "outside ci-wrap cannot be removed or changed (403); off for jobs that must manage "
+	  "the whole daemon (default: on)", RUN_MODES },
 	{ "deny", OPT_DENY, "RULES", "CI_WRAP_DENY",
 	  "refuse containers asking for privileged, host-network, host-pid, host-ipc, devices, "
 	  "cap-add, host-userns; comma-separated, repeatable (default: none)", RUN_MODES },
@@ -288,6 +293,19 @@ static int set_flag(bool *flag, const char *arg, const char *from, struct cw_err
 	return cw_error_set(err, 0, "invalid %s '%s': expected true or false", from, arg);
 }
 
+/* --isolation on|off; the file and the environment may also say it with
+ * any boolean word a flag takes. */
+static int set_isolation(struct cw_config *cfg, const char *arg, const char *from,
+			 struct cw_error *err)
+{
+	bool on = true;
+
+	if (set_flag(&on, arg, from, err) < 0)
+		return cw_error_set(err, 0, "invalid %s '%s': expected on or off", from, arg);
+	cfg->isolation_off = !on;
+	return 0;
+}
+
 static void set_string(char **dst, const char *arg)
 {
 	free(*dst);
@@ -354,6 +372,8 @@ static int apply(struct cw_config *cfg, int val, const char *arg, const char *fr
 		return set_flag(&cfg->no_cgroup, arg, from, err);
 	case OPT_ALLOW:
 		return add_allow(cfg, arg, from, err);
+	case OPT_ISOLATION:
+		return set_isolation(cfg, arg, from, err);
 	case OPT_DENY:
 		return add_deny(cfg, arg, from, err);
 	case OPT_ALLOW_BIND:
