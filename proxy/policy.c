@@ -89,6 +89,9 @@ static const struct rule_field {
 	{ POLICY_DEVICES, "devicerequests", "HostConfig.DeviceRequests", TEST_PRESENT },
 	{ POLICY_DEVICES, "devicecgrouprules", "HostConfig.DeviceCgroupRules", TEST_PRESENT },
 	{ POLICY_CAP_ADD, "capadd", "HostConfig.CapAdd", TEST_PRESENT },
+	/* API 1.40 (moby 19.03) took it as the whole set, SYS_ADMIN as well;
+	 * 20.10 ignores it. */
+	{ POLICY_CAP_ADD, "capabilities", "HostConfig.Capabilities", TEST_PRESENT },
 	{ POLICY_HOST_USERNS, "usernsmode", "HostConfig.UsernsMode host", TEST_HOST },
 };
 

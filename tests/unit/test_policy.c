@@ -256,6 +256,8 @@ static void deny_each_rule(void **state)
 		  "ci-wrap: refused: HostConfig.DeviceCgroupRules (--deny devices)" },
 		{ POLICY_CAP_ADD, "\"CapAdd\":[\"NET_ADMIN\"]", "\"CapAdd\":[],\"CapDrop\":[\"ALL\"]",
 		  "ci-wrap: refused: HostConfig.CapAdd (--deny cap-add)" },
+		{ POLICY_CAP_ADD, "\"Capabilities\":[\"CAP_SYS_ADMIN\"]", "\"Capabilities\":null",
+		  "ci-wrap: refused: HostConfig.Capabilities (--deny cap-add)" },
 		{ POLICY_HOST_USERNS, "\"UsernsMode\":\"host\"", "\"UsernsMode\":\"\"",
 		  "ci-wrap: refused: HostConfig.UsernsMode host (--deny host-userns)" },
 	};
