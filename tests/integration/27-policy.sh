@@ -187,6 +187,26 @@ t_bad_values() {
 	assert_rc 3 env CI_WRAP_ISOLATION=off "$CI_WRAP" -q -- sh -c 'exit 3'
 }
 
+# Hook mode: the options reach the detached session process.
+t_hook_mode() {
+	local rc
+	mkdir -p "$WORK/allowed"
+	cat >"$WORK/job.sh" <<EOF
+eval "\$("$CI_WRAP" start --grace 1s --deny privileged --allow-bind "$WORK/allowed" --isolation off)" || exit 99
+docker run --rm ${TL[*]} --privileged $IMG true 2>"$WORK/privileged" && exit 97
+docker run --rm ${TL[*]} -v /etc:/x $IMG true 2>"$WORK/bind" && exit 96
+docker run --rm ${TL[*]} -v "$WORK/allowed:/x" $IMG true || exit 95
+"$CI_WRAP" stop 2>"$WORK/stop" || exit 98
+EOF
+	bash "$WORK/job.sh" 2>"$WORK/err"
+	rc=$?
+	assert_eq "exit status of the hook-mode job ($(tr '\n' '|' <"$WORK/err"))" 0 "$rc"
+	grep -q "ci-wrap: refused: HostConfig.Privileged (--deny privileged)" "$WORK/privileged" ||
+		fail "hook mode: --privileged not refused by --deny: $(head -c 300 "$WORK/privileged")"
+	grep -q "HostConfig.Binds source /etc is outside every --allow-bind directory" "$WORK/bind" ||
+		fail "hook mode: -v /etc not refused by --allow-bind: $(head -c 300 "$WORK/bind")"
+}
+
 # --- --allow-bind ------------------------------------------------------------------
 
 inner_allow_bind() {
@@ -305,6 +325,7 @@ tcase allowed-without 120 t_allowed_without
 tcase one-rule 120 t_one_rule
 tcase env-and-file 60 t_env_and_file
 tcase bad-values 60 t_bad_values
+tcase hook-mode 60 t_hook_mode
 tcase allow-bind 120 t_allow_bind
 tcase any-bind-without 60 t_any_bind_without
 tcase python-sdk 90 t_python_sdk
