@@ -5,7 +5,8 @@
 # the option the same requests go through. --allow-bind DIR refuses host
 # paths outside DIR (by component, symlinks resolved, volumes that bind
 # included) and keeps the daemon's socket, swapped for the session's,
-# allowed. Everything a case makes carries TL and the session's labels.
+# allowed. --isolation on|off reaches the proxy. Everything a case makes
+# carries TL (and, made in a session, the session's labels).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -207,6 +208,30 @@ EOF
 		fail "hook mode: -v /etc not refused by --allow-bind: $(head -c 300 "$WORK/bind")"
 }
 
+# --isolation reaches the proxy: a container made outside ci-wrap (by this
+# test, labelled TL) cannot be removed by a job unless isolation is off.
+inner_remove() { # NAME WANT(refused|removed)
+	local out
+	out=$(docker rm -f "$1" 2>&1)
+	case $2 in
+	refused) [[ $out == *"was not made by this session (--isolation off allows it)"* ]] ||
+		fail "isolation on: docker rm of an outside container: '$out'" ;;
+	removed) [[ $out == "$1" ]] || fail "isolation off: docker rm of an outside container: '$out'" ;;
+	esac
+}
+
+t_isolation_option() {
+	local n=ciwt-policy-outside-$CIWT_RUN
+	d create "${TL[@]}" --name "$n" "$IMG" true >/dev/null || fail "cannot create $n"
+	cw_inner -q --grace 1s -- inner_remove "$n" refused 2>"$WORK/err" || session_failed
+	cw_inner -q --grace 1s --isolation on -- inner_remove "$n" refused 2>"$WORK/err" || session_failed
+	d inspect "$n" >/dev/null 2>&1 || fail "$n is gone with isolation on"
+	cw_inner -q --grace 1s --isolation off -- inner_remove "$n" removed 2>"$WORK/err" || session_failed
+	d create "${TL[@]}" --name "$n" "$IMG" true >/dev/null || fail "cannot create $n again"
+	CI_WRAP_ISOLATION=off cw_inner -q --grace 1s -- inner_remove "$n" removed 2>"$WORK/err" ||
+		session_failed
+}
+
 # --- --allow-bind ------------------------------------------------------------------
 
 inner_allow_bind() {
@@ -326,6 +351,7 @@ tcase one-rule 120 t_one_rule
 tcase env-and-file 60 t_env_and_file
 tcase bad-values 60 t_bad_values
 tcase hook-mode 60 t_hook_mode
+tcase isolation-option 90 t_isolation_option
 tcase allow-bind 120 t_allow_bind
 tcase any-bind-without 60 t_any_bind_without
 tcase python-sdk 90 t_python_sdk
