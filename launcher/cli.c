@@ -13,6 +13,7 @@
 #include "../common/error.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../proxy/policy.h"
 #include "../proxy/route.h"
 #include "config.h"
 
@@ -35,6 +36,9 @@ enum {
 	OPT_METRICS_DIR,
 	OPT_ALLOW,
 	OPT_ALLOW_BUILDKIT,
+	OPT_ISOLATION,
+	OPT_DENY,
+	OPT_ALLOW_BIND,
 	OPT_SESSION,
 	OPT_DRY_RUN,
 	OPT_OLDER_THAN,
@@ -90,6 +94,16 @@ static const struct cli_option options[] = {
 	{ "allow-buildkit", OPT_ALLOW_BUILDKIT, NULL, "CI_WRAP_ALLOW_BUILDKIT",
 	  "relay BuildKit builds (--allow buildkit): their RUN steps run outside the pool",
 	  RUN_MODES },
+	{ "isolation", OPT_ISOLATION, "on|off", "CI_WRAP_ISOLATION",
+	  "ownership checks: another session's objects are invisible (404), objects made "
+	  "outside ci-wrap cannot be removed or changed (403); off for jobs that must manage "
+	  "the whole daemon (default: on)", RUN_MODES },
+	{ "deny", OPT_DENY, "RULES", "CI_WRAP_DENY",
+	  "refuse containers asking for privileged, host-network, host-pid, host-ipc, devices, "
+	  "cap-add, host-userns; comma-separated, repeatable (default: none)", RUN_MODES },
+	{ "allow-bind", OPT_ALLOW_BIND, "DIR", "CI_WRAP_ALLOW_BIND",
+	  "refuse bind mounts of host paths outside DIR, symlinks resolved; repeatable "
+	  "(env: comma-separated; default: any path)", RUN_MODES },
 	{ "session", OPT_SESSION, "ID", NULL, "stop: the session to stop", 1u << MODE_STOP },
 	{ "dry-run", OPT_DRY_RUN, NULL, NULL, "reap: print what would be removed",
 	  1u << MODE_REAP },
@@ -148,7 +162,7 @@ static void print_help(void)
 				 o->arg ? o->arg : "");
 		printf("  %-24s %s\n", left, o->help);
 	}
-	printf("\nOptions from --docker-host to --metrics-dir can also be set as CI_WRAP_<NAME>\n"
+	printf("\nOptions from --docker-host to --allow-bind can also be set as CI_WRAP_<NAME>\n"
 	       "in the environment (CI_WRAP_MEMORY=4g) and as NAME = VALUE in " CONFIG_DEFAULT_PATH
 	       "\n(or $" CONFIG_PATH_ENV "); the command line wins, then the environment.\n"
 	       "Exit status: COMMAND's; 128+N if it died of signal N; 125 if ci-wrap failed;\n"
@@ -222,6 +236,32 @@ static int add_allow(struct cw_config *cfg, const char *list, const char *from,
 	return 0;
 }
 
+/* --deny RULES: names of enum policy_rule (proxy/policy.h). */
+static int add_deny(struct cw_config *cfg, const char *list, const char *from,
+		    struct cw_error *err)
+{
+	char bad[64];
+
+	if (policy_deny_parse(list, &cfg->deny, bad, sizeof(bad)) < 0)
+		return cw_error_set(err, 0, "invalid %s '%s': unknown rule '%s' (expected %s)", from,
+				    list, bad, policy_deny_names());
+	return 0;
+}
+
+/* --allow-bind DIR, resolved now as the proxy will compare sources with it. */
+static int add_allow_bind(struct cw_config *cfg, const char *dir, const char *from,
+			  struct cw_error *err)
+{
+	struct cw_error why = { 0 };
+	char real[PATH_MAX];
+
+	if (policy_bind_dir(dir, real, sizeof(real), &why) < 0)
+		return cw_error_set(err, 0, "invalid %s '%s': %s", from, dir, why.msg);
+	cfg->allow_binds = xrealloc(cfg->allow_binds, (cfg->nallow_binds + 1) * sizeof(char *));
+	cfg->allow_binds[cfg->nallow_binds++] = xstrdup(real);
+	return 0;
+}
+
 static int set_socket(struct cw_config *cfg, const char *url, const char *from,
 		      struct cw_error *err)
 {
@@ -251,6 +291,19 @@ static int set_flag(bool *flag, const char *arg, const char *from, struct cw_err
 		}
 	}
 	return cw_error_set(err, 0, "invalid %s '%s': expected true or false", from, arg);
+}
+
+/* --isolation on|off; the file and the environment may also say it with
+ * any boolean word a flag takes. */
+static int set_isolation(struct cw_config *cfg, const char *arg, const char *from,
+			 struct cw_error *err)
+{
+	bool on = true;
+
+	if (set_flag(&on, arg, from, err) < 0)
+		return cw_error_set(err, 0, "invalid %s '%s': expected on or off", from, arg);
+	cfg->isolation_off = !on;
+	return 0;
 }
 
 static void set_string(char **dst, const char *arg)
@@ -319,6 +372,12 @@ static int apply(struct cw_config *cfg, int val, const char *arg, const char *fr
 		return set_flag(&cfg->no_cgroup, arg, from, err);
 	case OPT_ALLOW:
 		return add_allow(cfg, arg, from, err);
+	case OPT_ISOLATION:
+		return set_isolation(cfg, arg, from, err);
+	case OPT_DENY:
+		return add_deny(cfg, arg, from, err);
+	case OPT_ALLOW_BIND:
+		return add_allow_bind(cfg, arg, from, err);
 	case OPT_ALLOW_BUILDKIT: {
 		bool on = false;
 		int rc = set_flag(&on, arg, from, err);
@@ -425,14 +484,15 @@ static void apply_file(struct cw_config *cfg)
 		cw_die(EXIT_USAGE, 0, "%s", err.msg);
 }
 
-/* CI_WRAP_LABEL holds several labels: a=1,b=2. */
-static int apply_env_labels(struct cw_config *cfg, const char *v, struct cw_error *err)
+/* CI_WRAP_LABEL and CI_WRAP_ALLOW_BIND hold several values: a=1,b=2. */
+static int apply_env_list(struct cw_config *cfg, const struct cli_option *o, const char *v,
+			  struct cw_error *err)
 {
 	_cleanup_free_ char *list = xstrdup(v);
 	char *save = NULL;
 
 	for (char *l = strtok_r(list, ",", &save); l; l = strtok_r(NULL, ",", &save))
-		if (add_label(cfg, l, "CI_WRAP_LABEL", err) < 0)
+		if (apply(cfg, o->val, l, o->env, err) < 0)
 			return -1;
 	return 0;
 }
@@ -450,8 +510,8 @@ static void apply_env(struct cw_config *cfg)
 
 		if (v == NULL || *v == '\0' || !(o->modes & (1u << cfg->mode)))
 			continue;
-		if (o->val == OPT_LABEL)
-			r = apply_env_labels(cfg, v, &err);
+		if (o->val == OPT_LABEL || o->val == OPT_ALLOW_BIND)
+			r = apply_env_list(cfg, o, v, &err);
 		else
 			r = apply(cfg, o->val, v, o->env, &err);
 		if (r < 0)
@@ -577,6 +637,9 @@ void cli_free(struct cw_config *cfg)
 	for (size_t i = 0; i < cfg->nlabels; i++)
 		free(cfg->labels[i]);
 	free(cfg->labels);
+	for (size_t i = 0; i < cfg->nallow_binds; i++)
+		free(cfg->allow_binds[i]);
+	free(cfg->allow_binds);
 	free(cfg->docker_socket);
 	free(cfg->job_id);
 	free(cfg->report_path);

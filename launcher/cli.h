@@ -35,6 +35,9 @@ struct cw_config {
 	bool no_cgroup;		   /* run without a pool */
 	unsigned allow;		   /* refused route groups to relay (enum route_group) */
 	bool isolation_off;	   /* --isolation off: no ownership checks (proxy/owner.h) */
+	unsigned deny;		   /* --deny: enum policy_rule bits refused in creates */
+	char **allow_binds;	   /* --allow-bind directories, resolved (policy_bind_dir()) */
+	size_t nallow_binds;	   /* how many; 0: any host path may be bound */
 	int verbosity;		   /* cw_log_level */
 	char *session;		   /* stop --session ID */
 	bool dry_run;		   /* reap --dry-run */

@@ -193,14 +193,16 @@ void session_cleanup(struct session *s)
  * after its re-exec: it starts with a clean environment and no memory. */
 static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 {
-	json_t *labels = json_array(), *cmd = json_array();
+	json_t *labels = json_array(), *cmd = json_array(), *binds = json_array();
 
 	for (size_t i = 0; i < cfg->nlabels; i++)
 		json_array_append_new(labels, json_string(cfg->labels[i]));
+	for (size_t i = 0; i < cfg->nallow_binds; i++)
+		json_array_append_new(binds, json_string(cfg->allow_binds[i]));
 	for (char **a = cfg->command; a && *a; a++)
 		json_array_append_new(cmd, json_string(*a));
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:b,s:I,s:s?,"
-			 "s:s?,s:i,s:I,s:f,s:I,s:i,s:s?,s:I}",
+			 "s:s?,s:i,s:I,s:f,s:I,s:i,s:s?,s:I,s:b,s:I,s:o}",
 			 "id", s->id, "dir", s->dir, "socket", s->socket_path, "cgroup", s->cgroup,
 			 "mounted", s->mounted_path,
 			 "parent", s->parent, "manager", cgpool_manager_name(s->manager),
@@ -212,7 +214,8 @@ static json_t *state_pack(const struct session *s, const struct cw_config *cfg)
 			 cfg->audit_path, "verbosity", cfg->verbosity, "memory",
 			 (json_int_t)cfg->memory, "cpus", cfg->cpus, "pids", (json_int_t)cfg->pids,
 			 "guard_pid", (int)s->guard_pid, "metrics_dir", cfg->metrics_dir, "allow",
-			 (json_int_t)cfg->allow);
+			 (json_int_t)cfg->allow, "isolation_off", cfg->isolation_off, "deny",
+			 (json_int_t)cfg->deny, "allow_binds", binds);
 }
 
 static char *dup_or_null(json_t *o, const char *key)
@@ -258,6 +261,12 @@ int session_state_unpack(const char *msg, size_t len, struct session *s, struct 
 	cfg->metrics_dir = dup_or_null(o, "metrics_dir");
 	cfg->keep_images = json_is_true(json_object_get(o, "keep_images"));
 	cfg->allow = (unsigned)json_integer_value(json_object_get(o, "allow"));
+	cfg->isolation_off = json_is_true(json_object_get(o, "isolation_off"));
+	cfg->deny = (unsigned)json_integer_value(json_object_get(o, "deny"));
+	n = json_array_size(json_object_get(o, "allow_binds"));
+	cfg->allow_binds = xcalloc(n + 1, sizeof(char *));
+	json_array_foreach(json_object_get(o, "allow_binds"), i, v)
+		cfg->allow_binds[cfg->nallow_binds++] = xstrdup(json_string_value(v));
 	cfg->grace_ms = json_integer_value(json_object_get(o, "grace_ms"));
 	cfg->verbosity = (int)json_integer_value(json_object_get(o, "verbosity"));
 	cfg->memory = json_integer_value(json_object_get(o, "memory"));

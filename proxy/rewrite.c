@@ -8,6 +8,7 @@
 
 #include "../common/util.h"
 #include "label-filter.h"
+#include "policy.h"
 #include "sockmount.h"
 
 #define JSON_MAX_OUT_DEPTH 2048
@@ -711,9 +712,18 @@ int rewrite_body(enum rewrite_kind kind, const struct rewrite_spec *spec, const 
 		return rc;
 	switch (kind) {
 	case REWRITE_CONTAINER_CREATE:
+		/* On the body as forwarded: what the daemon will decode. */
 		rc = rewrite_container(root, spec, by_name, err);
+		if (rc == 0)
+			rc = policy_check_create(root, spec, err);
 		break;
 	case REWRITE_LABELS:
+		/* Only a volume create has DriverOpts: Go ignores the key in
+		 * the other bodies of this kind (networks, swarm objects). */
+		rc = put_labels(root, spec, err);
+		if (rc == 0)
+			rc = policy_check_volume(root, spec, err);
+		break;
 	case REWRITE_COMMIT:
 		rc = put_labels(root, spec, err);
 		break;
@@ -943,6 +953,19 @@ static char *label_change(const struct rewrite_spec *spec)
 	return buf;
 }
 
+/* A classic build's networkmode= (the daemon reads the first with
+ * FormValue; every one is checked). */
+static int check_build_network(const struct query_pair *p, const struct rewrite_spec *spec,
+			       struct cw_error *err)
+{
+	char val[64];
+
+	/* A pair Go cannot decode it ignores; one too long is not "host". */
+	if (query_unescape(p->val, p->val_len, val, sizeof(val)) < 0)
+		return 0;
+	return policy_check_build_network(val, spec, err);
+}
+
 /* A prune's query with one filters= that adds the session's label to the
  * filters the daemon would read (Go's Form.Get: the first one). */
 static int prune_query(const struct rewrite_spec *spec, const char *query, size_t len,
@@ -1011,6 +1034,9 @@ static int label_query(enum rewrite_kind kind, const struct rewrite_spec *spec, 
 		    spec->cgroup_parent != NULL)
 			continue;
 		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "forcerm") == 0)
+			continue;
+		if (kind == REWRITE_BUILD_QUERY && strcmp(p.key, "networkmode") == 0 &&
+		    (rc = check_build_network(&p, spec, err)) < 0)
 			continue;
 		if (strcmp(p.key, "fromsrc") == 0 || strcmp(p.key, "fromSrc") == 0)
 			import = true;

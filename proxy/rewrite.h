@@ -41,6 +41,9 @@ struct rewrite_spec {
 	const char *cgroup_parent; /* forced cgroup parent, NULL for none */
 	size_t max_body;	   /* largest body rewritten; larger is 413 */
 	const struct sockmount *sockets; /* daemon socket mounts to swap, or NULL */
+	unsigned deny;		   /* enum policy_rule bits refused (--deny), 0 for none */
+	char *const *allow_binds;  /* --allow-bind directories (policy_bind_dir()) */
+	size_t nallow_binds;	   /* how many; 0: any host path may be bound */
 };
 
 /* Rewrite body[0..len) for kind. On success returns 0 and a malloc'd *out;

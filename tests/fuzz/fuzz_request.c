@@ -296,7 +296,8 @@ static void check_query(enum rewrite_kind kind, const struct rewrite_spec *sp, c
 	int labels = 0, parents = 0, imports = 0;
 	int rc = rewrite_query(kind, sp, q, qlen, &out, &outlen, &err);
 
-	CHECK(rc == 1 || rc == 0 || rc == -400 || (rc == -403 && kind != REWRITE_BUILD_QUERY),
+	CHECK(rc == 1 || rc == 0 || rc == -400 ||
+	      (rc == -403 && (kind != REWRITE_BUILD_QUERY || sp->deny != 0)),
 	      "rc %d", rc);
 	/* Does the client's query name an import? */
 	key = malloc(qlen + 1);
@@ -466,6 +467,29 @@ static void check_owner(const struct req *r, const char *body, size_t len)
 	}
 }
 
+/* --deny and --allow-bind only refuse: a body they let through is
+ * rewritten exactly as without them, one they refuse names the option,
+ * and what is refused without them stays refused. */
+static void check_policy(enum rewrite_kind kind, const char *body, size_t len)
+{
+	struct cw_error e1 = { 0 }, e2 = { 0 };
+	char *plain = NULL, *ruled = NULL;
+	size_t n1 = 0, n2 = 0;
+	int r1 = rewrite_body(kind, &spec, body, len, &plain, &n1, NULL, &e1);
+	int r2 = rewrite_body(kind, &spec_policy, body, len, &ruled, &n2, NULL, &e2);
+
+	if (r1 < 0)
+		CHECK(r2 == r1, "refused with %d, with the policy %d", r1, r2);
+	else if (r2 == 0)
+		CHECK(n1 == n2 && memcmp(plain, ruled, n1) == 0, "the policy changed the body");
+	else
+		CHECK((r2 == -403 && (strstr(e2.msg, "--deny ") || strstr(e2.msg, "--allow-bind"))) ||
+		      (r2 == -400 && strstr(e2.msg, "host-path bind mounts")),
+		      "policy refusal %d: %s", r2, e2.msg);
+	free(plain);
+	free(ruled);
+}
+
 static void check_head(const uint8_t *data, const struct req *r)
 {
 	const char *head = (const char *)data;
@@ -533,6 +557,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		check_query(REWRITE_BUILD_QUERY, &spec, q, qlen);
 		check_query(REWRITE_BUILD_QUERY, &spec_no_parent, q, qlen);
+		check_query(REWRITE_BUILD_QUERY, &spec_policy, q, qlen);
 		check_query(REWRITE_CHANGES_QUERY, &spec, q, qlen);
 		check_query(REWRITE_IMPORT_QUERY, &spec, q, qlen);
 		check_prune(q, qlen);
@@ -554,6 +579,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_body(REWRITE_COMMIT, &spec, body, body_len);
 	if (r->url_len > 0 && !r->url_cut)
 		check_owner(r, body, body_len);
+	check_policy(REWRITE_CONTAINER_CREATE, body, body_len);
+	check_policy(REWRITE_LABELS, body, body_len);
 	free(r->body);
 	free(r);
 	return 0;

@@ -35,6 +35,9 @@
 
 static json_t *our_labels;
 static struct rewrite_spec spec, spec_no_parent;
+/* spec with every --deny rule and one --allow-bind directory. */
+static struct rewrite_spec spec_policy;
+static char *policy_dirs[] = { "/srv/ci" };
 
 static ORACLE_UNUSED void oracle_init(size_t max_body)
 {
@@ -47,6 +50,10 @@ static ORACLE_UNUSED void oracle_init(size_t max_body)
 	spec.max_body = max_body;
 	spec_no_parent = spec;
 	spec_no_parent.cgroup_parent = NULL;
+	spec_policy = spec;
+	spec_policy.deny = ~0u;
+	spec_policy.allow_binds = policy_dirs;
+	spec_policy.nallow_binds = 1;
 }
 
 /* Go's encoding/json key match: ASCII case, U+017F for 's', U+212A for 'k'. */
