@@ -26,10 +26,11 @@ done
 
 # Build TREE's objects with its own Makefile, then stall.c against them.
 build_stall() { # TREE OUT
-	local tree=$1 out=$2 objs
+	local tree=$1 out=$2 objs=() o
 	make -C "$tree" -s -j2 COMMIT=bench ci-wrap >/dev/null
-	mapfile -t objs < <(ls "$tree"/build/{common,proxy,launcher,cgroup}/*.o "$tree"/build/llhttp/*.o |
-		grep -v '/launcher/main\.o$')
+	for o in "$tree"/build/{common,proxy,launcher,cgroup,llhttp}/*.o; do
+		[[ $o == */launcher/main.o ]] || objs+=("$o")
+	done
 	# shellcheck disable=SC2046
 	${CC:-cc} -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I/usr/share/include/llhttp \
 		$(pkg-config --cflags jansson) -o "$out" "$tree/bench/stall.c" "${objs[@]}" \
@@ -46,6 +47,7 @@ cp "$HERE/stall.c" "$old/bench/stall.c"
 build_stall "$old" "$BUILD/stall-before"
 build_stall "$ROOT" "$BUILD/stall-after"
 for which in before after; do
-	rev=$([[ $which == before ]] && echo "${before:0:7}" || git -C "$ROOT" describe --always --dirty)
+	rev=${before:0:7}
+	[[ $which == after ]] && rev=$(git -C "$ROOT" describe --always --dirty)
 	"$BUILD/stall-$which" "${args[@]}" | sed "s/^{/{\"tree\":\"$which $rev\",/"
 done
