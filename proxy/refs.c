@@ -13,6 +13,12 @@
 
 #include "../common/kinds.h"
 
+/* The references found so far. */
+struct refs_acc {
+	json_t *list; /* what refs_of_body() returns */
+	json_t *seen; /* "kind/alters/name" of each, to name each once */
+};
+
 /* A missing object named in a create's body is a 400 from the daemon (a
  * create with VolumesFrom of no container), but for the image: a 404 there
  * makes the docker CLI pull it. A connect's missing container is a 404. */
@@ -21,27 +27,36 @@ static int missing_status(enum resource_kind kind, bool alters)
 	return kind == RESOURCE_IMAGE || alters ? 404 : 400;
 }
 
-static void add(json_t *refs, enum resource_kind kind, const char *name, size_t len, bool alters)
+static void add(struct refs_acc *refs, enum resource_kind kind, const char *name, size_t len,
+		bool alters)
 {
 	json_t *n = json_stringn(name, len);
+	char key[600];
 
-	if (n == NULL || len == 0) {
+	if (n == NULL || len == 0 || len > 512) {
 		json_decref(n);
 		return;
 	}
-	json_array_append_new(refs, json_pack("{s:s,s:o,s:b,s:i}", "kind", kind_name(kind), "name",
+	/* One check per object: 200,000 binds may name 50 volumes. */
+	snprintf(key, sizeof(key), "%s/%d/%s", kind_name(kind), alters, json_string_value(n));
+	if (json_object_get(refs->seen, key) != NULL) {
+		json_decref(n);
+		return;
+	}
+	json_object_set_new(refs->seen, key, json_true());
+	json_array_append_new(refs->list, json_pack("{s:s,s:o,s:b,s:i}", "kind", kind_name(kind), "name",
 					      n, "alters", alters, "missing",
 					      missing_status(kind, alters)));
 }
 
-static void add_str(json_t *refs, enum resource_kind kind, json_t *s, bool alters)
+static void add_str(struct refs_acc *refs, enum resource_kind kind, json_t *s, bool alters)
 {
 	if (json_is_string(s))
 		add(refs, kind, json_string_value(s), json_string_length(s), alters);
 }
 
 /* "container:X" of NetworkMode, PidMode, IpcMode. */
-static bool add_container_mode(json_t *refs, json_t *mode)
+static bool add_container_mode(struct refs_acc *refs, json_t *mode)
 {
 	const char *m = json_string_value(mode);
 
@@ -63,7 +78,7 @@ static bool builtin_network(const char *m)
 
 /* "X[:mode]" entries: VolumesFrom (container), Links (container:alias),
  * named Binds (volume:/path). */
-static void add_prefixes(json_t *refs, json_t *list, enum resource_kind kind)
+static void add_prefixes(struct refs_acc *refs, json_t *list, enum resource_kind kind)
 {
 	json_t *v;
 	size_t i;
@@ -79,7 +94,7 @@ static void add_prefixes(json_t *refs, json_t *list, enum resource_kind kind)
 	}
 }
 
-static void add_mounts(json_t *refs, json_t *mounts)
+static void add_mounts(struct refs_acc *refs, json_t *mounts)
 {
 	json_t *m;
 	size_t i;
@@ -93,7 +108,7 @@ static void add_mounts(json_t *refs, json_t *mounts)
 	}
 }
 
-static void host_config_refs(json_t *refs, json_t *hc)
+static void host_config_refs(struct refs_acc *refs, json_t *hc)
 {
 	json_t *mode = rewrite_folded_value(hc, "networkmode");
 
@@ -108,7 +123,7 @@ static void host_config_refs(json_t *refs, json_t *hc)
 	add_mounts(refs, rewrite_folded_value(hc, "mounts"));
 }
 
-static void create_refs(json_t *refs, json_t *root)
+static void create_refs(struct refs_acc *refs, json_t *root)
 {
 	json_t *endpoints = rewrite_folded_value(rewrite_folded_value(root, "networkingconfig"),
 						 "endpointsconfig");
@@ -127,19 +142,20 @@ static void create_refs(json_t *refs, json_t *root)
 json_t *refs_of_body(enum rewrite_kind kind, const char *body, size_t len)
 {
 	json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	json_t *refs = json_array();
+	struct refs_acc refs = { json_array(), json_object() };
 
 	if (json_is_object(root)) {
 		if (kind == REWRITE_CONTAINER_CREATE)
-			create_refs(refs, root);
+			create_refs(&refs, root);
 		else if (kind == REWRITE_NETWORK_CONNECT)
-			add_str(refs, RESOURCE_CONTAINER, rewrite_folded_value(root, "container"),
+			add_str(&refs, RESOURCE_CONTAINER, rewrite_folded_value(root, "container"),
 				true);
 	}
 	json_decref(root);
-	if (json_array_size(refs) == 0) {
-		json_decref(refs);
+	json_decref(refs.seen);
+	if (json_array_size(refs.list) == 0) {
+		json_decref(refs.list);
 		return NULL;
 	}
-	return refs;
+	return refs.list;
 }

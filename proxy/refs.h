@@ -15,8 +15,9 @@
 
 #include "rewrite.h"
 
-/* At most this many names per body are checked; more is refused (403). */
-#define REFS_MAX 64
+/* At most this many objects per body are checked; more is refused (403).
+ * Room for the 256 volumes a create's Binds may name (rewrite.h). */
+#define REFS_MAX 320
 
 /* The references of body[0..len) (keys read as Go's decoder reads them), or
  * NULL when there are none or the body is not a JSON object (the daemon

@@ -186,6 +186,10 @@ static void body_refs(void **state)
 	assert_refs(REWRITE_NETWORK_CONNECT, "{\"container\":\"a\",\"CONTAINER\":\"b\"}",
 		    "container:b:1");
 	assert_refs(REWRITE_NETWORK_CONNECT, "[1]", "");
+	/* Each object once, however often a body names it. */
+	assert_refs(REWRITE_CONTAINER_CREATE,
+		    "{\"HostConfig\":{\"Binds\":[\"v:/a\",\"v:/b\",\"w:/c\",\"v:/d\"]}}",
+		    "volume:v:0 volume:w:0");
 }
 
 int main(void)
