@@ -191,20 +191,60 @@ bool filter_body(struct conn *c, const char *at, size_t n)
 	return false;
 }
 
+/* Does the list name no session but ours? The daemon's Go encoder writes the
+ * key as it is (it holds nothing it escapes) and escapes every quote inside
+ * a string, so each label of the key reads "ci-wrap.session":"VALUE": when
+ * every VALUE is ours, nothing is to be left out and the list goes as it
+ * came, unparsed. */
+static bool only_ours(const char *body, size_t len, const char *session)
+{
+	static const char key[] = "\"ci-wrap.session\":\"";
+	size_t klen = sizeof(key) - 1, slen = strlen(session);
+	const char *at = body, *end = body + len;
+
+	while ((at = memmem(at, (size_t)(end - at), key, klen)) != NULL) {
+		at += klen;
+		if ((size_t)(end - at) <= slen || memcmp(at, session, slen) != 0 || at[slen] != '"')
+			return false;
+	}
+	return true;
+}
+
+/* The list without other sessions' objects, malloc'd in *out, or -1. */
+static int list_filtered(struct conn *c, char **out, size_t *len)
+{
+	struct answer_filter *af = &c->filter;
+	const char *session = owner_session(c->proxy->owner);
+	json_t *list;
+
+	if (af->len == SIZE_MAX)
+		return -1;
+	if (only_ours(af->body ? af->body : "", af->len, session)) {
+		*out = xmalloc(af->len + 1);
+		memcpy(*out, af->body ? af->body : "", af->len);
+		*len = af->len;
+		return 0;
+	}
+	list = json_loadb(af->body ? af->body : "", af->len, 0, NULL);
+	if (list == NULL)
+		return -1;
+	owner_list_filter(session, af->list, list);
+	*out = json_dumps(list, JSON_COMPACT);
+	json_decref(list);
+	if (*out == NULL)
+		return -1;
+	*len = strlen(*out);
+	(*out)[(*len)++] = '\n'; /* json_dumps left room: its NUL */
+	return 0;
+}
+
 static void list_end(struct conn *c)
 {
 	struct answer_filter *af = &c->filter;
 	char head[256], *body = NULL;
-	json_t *list = NULL;
-	size_t len;
+	size_t len = 0;
 
-	if (af->len != SIZE_MAX)
-		list = json_loadb(af->body ? af->body : "", af->len, 0, NULL);
-	if (list != NULL) {
-		owner_list_filter(owner_session(c->proxy->owner), af->list, list);
-		body = json_dumps(list, JSON_COMPACT);
-	}
-	if (body == NULL) {
+	if (list_filtered(c, &body, &len) < 0) {
 		char err[512];
 
 		len = http_format_error(err, sizeof(err), 502,
@@ -213,15 +253,12 @@ static void list_end(struct conn *c)
 		emit(af, err, len);
 		c->close_after = true;
 	} else {
-		len = strlen(body);
 		emit(af, head,
 		     (size_t)snprintf(head, sizeof(head), HEAD_COMMON "Content-Length: %zu\r\n\r\n",
-				      len + 1));
+				      len));
 		emit(af, body, len);
-		emit(af, "\n", 1);
 	}
 	free(body);
-	json_decref(list);
 }
 
 void filter_end(struct conn *c)
