@@ -94,6 +94,51 @@ static void add_prefixes(struct refs_acc *refs, json_t *list, enum resource_kind
 	}
 }
 
+/* Every value of obj under a key Go folds to name (a new array), not only
+ * the last one Go keeps: jansson keeps a repeated key where it first stood,
+ * so the document order of spellings is lost; checking a superset is safe. */
+static json_t *folded(json_t *obj, const char *name)
+{
+	json_t *values = json_array(), *v;
+	const char *key;
+
+	json_object_foreach(obj, key, v)
+	{
+		if (rewrite_key_folds_to(key, name))
+			json_array_append(values, v);
+	}
+	return values;
+}
+
+/* Call fn on every value of obj that name folds to. */
+static void each_folded(struct refs_acc *refs, json_t *obj, const char *name,
+			void (*fn)(struct refs_acc *, json_t *))
+{
+	json_t *values = folded(obj, name), *v;
+	size_t i;
+
+	json_array_foreach(values, i, v)
+		fn(refs, v);
+	json_decref(values);
+}
+
+static bool is_volume_mount(json_t *m)
+{
+	json_t *types = folded(m, "type"), *t;
+	bool volume = false;
+	size_t i;
+
+	json_array_foreach(types, i, t)
+		volume |= json_is_string(t) && strcmp(json_string_value(t), "volume") == 0;
+	json_decref(types);
+	return volume;
+}
+
+static void add_volume(struct refs_acc *refs, json_t *name)
+{
+	add_str(refs, RESOURCE_VOLUME, name, false);
+}
+
 static void add_mounts(struct refs_acc *refs, json_t *mounts)
 {
 	json_t *m;
@@ -101,42 +146,84 @@ static void add_mounts(struct refs_acc *refs, json_t *mounts)
 
 	json_array_foreach(mounts, i, m)
 	{
-		json_t *type = rewrite_folded_value(m, "type");
-
-		if (json_is_string(type) && strcmp(json_string_value(type), "volume") == 0)
-			add_str(refs, RESOURCE_VOLUME, rewrite_folded_value(m, "source"), false);
+		if (is_volume_mount(m))
+			each_folded(refs, m, "source", add_volume);
 	}
 }
 
-static void host_config_refs(struct refs_acc *refs, json_t *hc)
+static void add_network_mode(struct refs_acc *refs, json_t *mode)
 {
-	json_t *mode = rewrite_folded_value(hc, "networkmode");
-
 	if (!add_container_mode(refs, mode) && json_is_string(mode) &&
 	    !builtin_network(json_string_value(mode)))
 		add_str(refs, RESOURCE_NETWORK, mode, false);
-	add_container_mode(refs, rewrite_folded_value(hc, "pidmode"));
-	add_container_mode(refs, rewrite_folded_value(hc, "ipcmode"));
-	add_prefixes(refs, rewrite_folded_value(hc, "volumesfrom"), RESOURCE_CONTAINER);
-	add_prefixes(refs, rewrite_folded_value(hc, "links"), RESOURCE_CONTAINER);
-	add_prefixes(refs, rewrite_folded_value(hc, "binds"), RESOURCE_VOLUME);
-	add_mounts(refs, rewrite_folded_value(hc, "mounts"));
 }
 
-static void create_refs(struct refs_acc *refs, json_t *root)
+static void add_mode(struct refs_acc *refs, json_t *mode)
 {
-	json_t *endpoints = rewrite_folded_value(rewrite_folded_value(root, "networkingconfig"),
-						 "endpointsconfig");
+	add_container_mode(refs, mode);
+}
+
+static void add_container_list(struct refs_acc *refs, json_t *list)
+{
+	add_prefixes(refs, list, RESOURCE_CONTAINER);
+}
+
+static void add_volume_list(struct refs_acc *refs, json_t *list)
+{
+	add_prefixes(refs, list, RESOURCE_VOLUME);
+}
+
+/* The fields of a HostConfig (also promoted to the top level of a create,
+ * which the daemon reads when no HostConfig is sent). */
+static void host_config_refs(struct refs_acc *refs, json_t *hc)
+{
+	each_folded(refs, hc, "networkmode", add_network_mode);
+	each_folded(refs, hc, "pidmode", add_mode);
+	each_folded(refs, hc, "ipcmode", add_mode);
+	each_folded(refs, hc, "volumesfrom", add_container_list);
+	each_folded(refs, hc, "links", add_container_list);
+	each_folded(refs, hc, "binds", add_volume_list);
+	each_folded(refs, hc, "mounts", add_mounts);
+}
+
+static void endpoints_refs(struct refs_acc *refs, json_t *endpoints)
+{
 	const char *name;
 	json_t *v;
 
-	add_str(refs, RESOURCE_IMAGE, rewrite_folded_value(root, "image"), false);
-	host_config_refs(refs, rewrite_folded_value(root, "hostconfig"));
 	json_object_foreach(endpoints, name, v)
 	{
 		if (!builtin_network(name))
 			add(refs, RESOURCE_NETWORK, name, strlen(name), false);
 	}
+}
+
+static void networking_refs(struct refs_acc *refs, json_t *nc)
+{
+	each_folded(refs, nc, "endpointsconfig", endpoints_refs);
+}
+
+static void add_image(struct refs_acc *refs, json_t *image)
+{
+	add_str(refs, RESOURCE_IMAGE, image, false);
+}
+
+static void create_refs(struct refs_acc *refs, json_t *root)
+{
+	each_folded(refs, root, "image", add_image);
+	host_config_refs(refs, root);
+	each_folded(refs, root, "hostconfig", host_config_refs);
+	each_folded(refs, root, "networkingconfig", networking_refs);
+}
+
+static void add_connected(struct refs_acc *refs, json_t *ctr)
+{
+	add_str(refs, RESOURCE_CONTAINER, ctr, true);
+}
+
+static void connect_refs(struct refs_acc *refs, json_t *root)
+{
+	each_folded(refs, root, "container", add_connected);
 }
 
 json_t *refs_of_body(enum rewrite_kind kind, const char *body, size_t len)
@@ -148,8 +235,7 @@ json_t *refs_of_body(enum rewrite_kind kind, const char *body, size_t len)
 		if (kind == REWRITE_CONTAINER_CREATE)
 			create_refs(&refs, root);
 		else if (kind == REWRITE_NETWORK_CONNECT)
-			add_str(&refs, RESOURCE_CONTAINER, rewrite_folded_value(root, "container"),
-				true);
+			connect_refs(&refs, root);
 	}
 	json_decref(root);
 	json_decref(refs.seen);

@@ -183,8 +183,15 @@ static void body_refs(void **state)
 	assert_refs(REWRITE_CONTAINER_CREATE, "{\"HostConfig\":{\"NetworkMode\":\"container:x\"}}",
 		    "container:x:0");
 	assert_refs(REWRITE_NETWORK_CONNECT, "{\"Container\":\"c\"}", "container:c:1");
+	/* Every spelling, not only the one Go keeps: jansson keeps a repeated
+	 * key where it first stood, so the document order is lost. */
 	assert_refs(REWRITE_NETWORK_CONNECT, "{\"container\":\"a\",\"CONTAINER\":\"b\"}",
-		    "container:b:1");
+		    "container:a:1 container:b:1");
+	assert_refs(REWRITE_CONTAINER_CREATE, "{\"image\":\"b\",\"Image\":\"x\",\"image\":\"b\"}",
+		    "image:b:0 image:x:0");
+	/* HostConfig fields promoted to the top level count too. */
+	assert_refs(REWRITE_CONTAINER_CREATE, "{\"NetworkMode\":\"n\",\"Binds\":[\"v:/x\"]}",
+		    "network:n:0 volume:v:0");
 	assert_refs(REWRITE_NETWORK_CONNECT, "[1]", "");
 	/* Each object once, however often a body names it. */
 	assert_refs(REWRITE_CONTAINER_CREATE,
