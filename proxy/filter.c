@@ -210,25 +210,15 @@ static bool only_ours(const char *body, size_t len, const char *session)
 	return true;
 }
 
-/* The list without other sessions' objects, malloc'd in *out, or -1. */
+/* The list without other sessions' objects in *out (malloc'd), or -1. */
 static int list_filtered(struct conn *c, char **out, size_t *len)
 {
 	struct answer_filter *af = &c->filter;
-	const char *session = owner_session(c->proxy->owner);
-	json_t *list;
+	json_t *list = json_loadb(af->body ? af->body : "", af->len, 0, NULL);
 
-	if (af->len == SIZE_MAX)
-		return -1;
-	if (only_ours(af->body ? af->body : "", af->len, session)) {
-		*out = xmalloc(af->len + 1);
-		memcpy(*out, af->body ? af->body : "", af->len);
-		*len = af->len;
-		return 0;
-	}
-	list = json_loadb(af->body ? af->body : "", af->len, 0, NULL);
 	if (list == NULL)
 		return -1;
-	owner_list_filter(session, af->list, list);
+	owner_list_filter(owner_session(c->proxy->owner), af->list, list);
 	*out = json_dumps(list, JSON_COMPACT);
 	json_decref(list);
 	if (*out == NULL)
@@ -238,27 +228,36 @@ static int list_filtered(struct conn *c, char **out, size_t *len)
 	return 0;
 }
 
+static void list_send(struct answer_filter *af, const char *body, size_t len)
+{
+	char head[256];
+
+	emit(af, head,
+	     (size_t)snprintf(head, sizeof(head), HEAD_COMMON "Content-Length: %zu\r\n\r\n", len));
+	emit(af, body, len);
+}
+
 static void list_end(struct conn *c)
 {
 	struct answer_filter *af = &c->filter;
-	char head[256], *body = NULL;
+	char *body = NULL, err[512];
 	size_t len = 0;
 
-	if (list_filtered(c, &body, &len) < 0) {
-		char err[512];
-
-		len = http_format_error(err, sizeof(err), 502,
-					"ci-wrap: the daemon's list was too large or not JSON: "
-					"it cannot be filtered for this session");
-		emit(af, err, len);
-		c->close_after = true;
-	} else {
-		emit(af, head,
-		     (size_t)snprintf(head, sizeof(head), HEAD_COMMON "Content-Length: %zu\r\n\r\n",
-				      len));
-		emit(af, body, len);
+	if (af->len != SIZE_MAX &&
+	    only_ours(af->body ? af->body : "", af->len, owner_session(c->proxy->owner))) {
+		list_send(af, af->body ? af->body : "", af->len); /* as it came */
+		return;
 	}
-	free(body);
+	if (af->len != SIZE_MAX && list_filtered(c, &body, &len) == 0) {
+		list_send(af, body, len);
+		free(body);
+		return;
+	}
+	len = http_format_error(err, sizeof(err), 502,
+				"ci-wrap: the daemon's list was too large or not JSON: "
+				"it cannot be filtered for this session");
+	emit(af, err, len);
+	c->close_after = true;
 }
 
 void filter_end(struct conn *c)
