@@ -5,37 +5,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../common/kinds.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "inspect.h"
 #include "llhttp.h"
 
-/* An inspect answer larger than this is not read (labels can be big). */
-#define PROBE_ANSWER_MAX (8u * 1024 * 1024)
-#define PROBE_TIMEOUT_S 10.0
 /* Inspections in flight at once; more wait their turn. */
 #define PROBE_MAX_INFLIGHT 32
 /* IDs kept per list: a job that makes more is not tracked past this. */
 #define TRACK_MAX_IDS 65536
 
-/* One container inspect on a daemon connection of our own. */
+/* One container inspect in flight (proxy/inspect.h). */
 struct probe {
-	struct track *t;     /* owner */
-	struct probe *next;  /* the tracker's list */
-	int fd;		     /* the daemon connection */
-	ev_io io;	     /* watches it */
-	ev_timer timer;	     /* bounds the whole exchange */
-	char id[130];	     /* the container */
-	char req[256];	     /* the request */
-	size_t req_len;	     /* its length */
-	size_t req_off;	     /* bytes of it written */
-	char *buf;	     /* the answer so far */
-	size_t len;	     /* its length */
+	struct track *t;	 /* owner */
+	struct probe *next;	 /* the tracker's list */
+	struct inspect *inspect; /* the request, NULL once answered */
+	char id[130];		 /* the container */
 };
 
 struct track {
@@ -212,13 +200,10 @@ static void probe_end(struct probe *pr)
 	struct track *t = pr->t;
 	struct probe **pp;
 
-	ev_io_stop(t->loop, &pr->io);
-	ev_timer_stop(t->loop, &pr->timer);
-	close(pr->fd);
+	inspect_cancel(pr->inspect);
 	for (pp = &t->probes; *pp != pr; pp = &(*pp)->next)
 		;
 	*pp = pr->next;
-	free(pr->buf);
 	free(pr);
 	t->nprobes--;
 	probe_next(t);
@@ -230,23 +215,20 @@ static void probe_end(struct probe *pr)
 	}
 }
 
-/* The answer is in: an HTTP/1.0 exchange, so the body runs to EOF. */
-static void probe_answer(struct probe *pr)
+/* The inspect answered (status 0: it could not be asked, or took too long). */
+static void on_probe_answer(void *arg, int status, json_t *inspect)
 {
+	struct probe *pr = arg;
 	json_t *volumes = json_object_get(pr->t->result, "volumes"), *anon, *v;
-	const char *body;
-	int status = 0;
 	size_t i;
 
-	pr->buf = xrealloc(pr->buf, pr->len + 1);
-	pr->buf[pr->len] = '\0';
-	body = strstr(pr->buf, "\r\n\r\n");
-	if (sscanf(pr->buf, "HTTP/%*d.%*d %d", &status) != 1 || status != 200 || body == NULL) {
+	pr->inspect = NULL;
+	if (status != 200) {
 		cw_verbose("track: inspecting container %s: HTTP %d: its anonymous volumes "
 			   "are not known", pr->id, status);
+		probe_end(pr);
 		return;
 	}
-	json_auto_t *inspect = json_loads(body + 4, 0, NULL);
 	anon = track_anonymous_volumes(inspect);
 	json_array_foreach(anon, i, v)
 	{
@@ -254,53 +236,6 @@ static void probe_answer(struct probe *pr)
 		cw_debug("track: anonymous volume %s", json_string_value(v));
 	}
 	json_decref(anon);
-}
-
-static void on_probe_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct probe *pr = w->data;
-	char chunk[16384];
-	ssize_t n;
-
-	(void)revents;
-	if (pr->req_off < pr->req_len) {
-		n = write(pr->fd, pr->req + pr->req_off, pr->req_len - pr->req_off);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n < 0) {
-			probe_end(pr);
-			return;
-		}
-		pr->req_off += (size_t)n;
-		if (pr->req_off == pr->req_len) {
-			ev_io_stop(loop, w);
-			ev_io_set(w, pr->fd, EV_READ);
-			ev_io_start(loop, w);
-		}
-		return;
-	}
-	n = read(pr->fd, chunk, sizeof(chunk));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n > 0 && pr->len + (size_t)n <= PROBE_ANSWER_MAX) {
-		pr->buf = xrealloc(pr->buf, pr->len + (size_t)n);
-		memcpy(pr->buf + pr->len, chunk, (size_t)n);
-		pr->len += (size_t)n;
-		return;
-	}
-	if (n == 0)
-		probe_answer(pr);
-	probe_end(pr);
-}
-
-static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct probe *pr = w->data;
-
-	(void)loop;
-	(void)revents;
-	cw_verbose("track: inspecting container %s took too long: its anonymous volumes "
-		   "are not known", pr->id);
 	probe_end(pr);
 }
 
@@ -309,54 +244,29 @@ static void on_probe_timeout(struct ev_loop *loop, ev_timer *w, int revents)
  * client can remove the container. */
 static void probe_container(struct track *t, const char *id)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char path[160];
 	struct probe *pr;
-	ssize_t n;
-	int fd;
 
-	if (strlen(t->cfg->upstream_path) >= sizeof(addr.sun_path) || strlen(id) > 128)
+	if (strlen(id) > 128)
 		return;
 	if (t->nprobes >= PROBE_MAX_INFLIGHT) {
 		if (room(t, json_array_size(t->queue)))
 			json_array_append_new(t->queue, json_string(id));
 		return;
 	}
-	strcpy(addr.sun_path, t->cfg->upstream_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		cw_verbose("track: cannot inspect container %s: %s", id, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
 	pr = xcalloc(1, sizeof(*pr));
 	pr->t = t;
-	pr->fd = fd;
 	snprintf(pr->id, sizeof(pr->id), "%s", id);
-	/* HTTP/1.0: Go's server then neither chunks nor keeps the
-	 * connection, so the body is everything up to EOF. */
-	pr->req_len = (size_t)snprintf(pr->req, sizeof(pr->req),
-				       "GET /containers/%s/json HTTP/1.0\r\n"
-				       "Host: docker\r\n\r\n",
-				       id);
-	/* A fresh socket's buffer takes the whole request at once. */
-	n = write(fd, pr->req, pr->req_len);
-	pr->req_off = n > 0 ? (size_t)n : 0;
-	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	pr->inspect = inspect_get(t->loop, t->cfg->upstream_path, path, on_probe_answer, pr);
+	if (pr->inspect == NULL) {
 		cw_verbose("track: cannot inspect container %s: %s", id, strerror(errno));
-		close(fd);
 		free(pr);
 		return;
 	}
-	ev_io_init(&pr->io, on_probe_io, fd, pr->req_off == pr->req_len ? EV_READ : EV_WRITE);
-	pr->io.data = pr;
-	ev_timer_init(&pr->timer, on_probe_timeout, PROBE_TIMEOUT_S, 0.);
-	pr->timer.data = pr;
 	pr->next = t->probes;
 	t->probes = pr;
 	t->nprobes++;
-	ev_io_start(t->loop, &pr->io);
-	ev_timer_start(t->loop, &pr->timer);
 }
 
 void track_when_idle(struct track *t, void (*done)(void *arg), void *arg)
