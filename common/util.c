@@ -206,3 +206,25 @@ int dl_load_table(const char *soname, const struct dl_sym *syms, size_t n, void 
 	}
 	return 0;
 }
+
+int parse_name_list(const char *list, const char *const *names, size_t n, unsigned *mask,
+		    char *bad, size_t badsz)
+{
+	const char *p = list + strspn(list, ", ");
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ", "), i;
+
+		for (i = 0; i < n; i++)
+			if (len == strlen(names[i]) && strncmp(p, names[i], len) == 0)
+				break;
+		if (i == n) {
+			snprintf(bad, badsz, "%.*s", (int)len, p);
+			return -1;
+		}
+		*mask |= 1u << i;
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}

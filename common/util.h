@@ -63,6 +63,11 @@ int parse_size(const char *s, int64_t *out);
 /* Parse "10s", "500ms", "2m", "1h", "1.5s" into milliseconds. */
 int parse_duration(const char *s, int64_t *out_ms);
 
+/* Add to *mask bit i for each name of list ("a,b", blanks and empty items
+ * skipped) that is names[i]. Returns 0, or -1 with the unknown name in bad. */
+int parse_name_list(const char *list, const char *const *names, size_t n, unsigned *mask,
+		    char *bad, size_t badsz);
+
 /* A library's entry points, dlopen()ed on first use into a table of
  * function pointers: each name goes to the field at its offset. */
 struct dl_sym {

@@ -33,23 +33,7 @@ static const char *const rule_names[] = { "privileged", "host-network", "host-pi
 
 int policy_deny_parse(const char *list, unsigned *rules, char *bad, size_t badsz)
 {
-	const char *p = list + strspn(list, ", ");
-
-	while (*p != '\0') {
-		size_t len = strcspn(p, ", "), i;
-
-		for (i = 0; i < ARRAY_SIZE(rule_names); i++)
-			if (len == strlen(rule_names[i]) && strncmp(p, rule_names[i], len) == 0)
-				break;
-		if (i == ARRAY_SIZE(rule_names)) {
-			snprintf(bad, badsz, "%.*s", (int)len, p);
-			return -1;
-		}
-		*rules |= 1u << i;
-		p += len;
-		p += strspn(p, ", ");
-	}
-	return 0;
+	return parse_name_list(list, rule_names, ARRAY_SIZE(rule_names), rules, bad, badsz);
 }
 
 const char *policy_deny_names(void)

@@ -440,23 +440,7 @@ int route_policy(const struct route *r, uint8_t method, const char *path, const 
 
 int route_allow_parse(const char *list, unsigned *mask, char *bad, size_t badsz)
 {
-	const char *p = list + strspn(list, ", ");
-
-	while (*p != '\0') {
-		size_t len = strcspn(p, ", "), i;
-
-		for (i = 0; i < ARRAY_SIZE(group_names); i++)
-			if (len == strlen(group_names[i]) && strncmp(p, group_names[i], len) == 0)
-				break;
-		if (i == ARRAY_SIZE(group_names)) {
-			snprintf(bad, badsz, "%.*s", (int)len, p);
-			return -1;
-		}
-		*mask |= 1u << i;
-		p += len;
-		p += strspn(p, ", ");
-	}
-	return 0;
+	return parse_name_list(list, group_names, ARRAY_SIZE(group_names), mask, bad, badsz);
 }
 
 const char *route_allow_names(void)
