@@ -209,6 +209,19 @@ static bool below(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* A path or name as a refusal shows it: the first CLIP_MAX bytes, then
+ * "...", so the message still ends with the option to use however long
+ * the path the client sent. */
+#define CLIP_MAX 160
+static const char *clip(const char *s, char buf[CLIP_MAX + 4])
+{
+	if (strlen(s) <= CLIP_MAX)
+		return s;
+	memcpy(buf, s, CLIP_MAX);
+	memcpy(buf + CLIP_MAX, "...", 4);
+	return buf;
+}
+
 /* One container or volume create being checked. */
 struct check {
 	const struct rewrite_spec *spec; /* the rules and directories */
@@ -220,28 +233,29 @@ struct check {
  * --allow-bind directory once resolved, or the session's own socket. */
 static int check_source(struct check *ck, const char *what, const char *src, size_t len)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], src_c[CLIP_MAX + 4], real_c[CLIP_MAX + 4];
 	int rc;
 
 	if (ck->spec->sockets != NULL && strcmp(src, ck->spec->sockets->stand_in) == 0)
 		return 0; /* sockmount put it there: the session's own socket */
 	if (strlen(src) != len)
-		return refuse(ck->err, 403, "ci-wrap: refused: %s with a NUL byte", what);
+		return refuse(ck->err, 403, "ci-wrap: refused: %s with a NUL byte cannot be held "
+			      "to --allow-bind", what);
 	if (ck->budget-- == 0)
 		return refuse(ck->err, 400, "more than %d host-path bind mounts in one create",
 			      SOCKMOUNT_MAX_BINDS);
 	rc = resolve(src, real);
 	if (rc < 0)
 		return refuse(ck->err, 403, "ci-wrap: refused: %s %s cannot be resolved (%s), so it "
-			      "cannot be held to --allow-bind", what, src, strerror(-rc));
+			      "cannot be held to --allow-bind", what, clip(src, src_c), strerror(-rc));
 	for (size_t i = 0; i < ck->spec->nallow_binds; i++)
 		if (below(real, ck->spec->allow_binds[i]))
 			return 0;
 	if (strcmp(real, src) != 0)
 		return refuse(ck->err, 403, "ci-wrap: refused: %s %s (resolves to %s) is outside "
-			      "every --allow-bind directory", what, src, real);
+			      "every --allow-bind directory", what, clip(src, src_c), clip(real, real_c));
 	return refuse(ck->err, 403, "ci-wrap: refused: %s %s is outside every --allow-bind "
-		      "directory", what, src);
+		      "directory", what, clip(src, src_c));
 }
 
 /* "SRC:DST[:MODE]" with an absolute SRC is a bind (moby's linuxParser;
@@ -389,7 +403,7 @@ static bool harmless_types(json_t *types)
 static int check_local_opts(struct check *ck, const char *what, json_t *drivers, json_t *maps)
 {
 	json_auto_t *types = json_array(), *o = json_array(), *devices = json_array();
-	char name[96];
+	char name[96], type_c[CLIP_MAX + 4];
 	json_t *dev;
 	size_t i;
 	int rc;
@@ -416,7 +430,7 @@ static int check_local_opts(struct check *ck, const char *what, json_t *drivers,
 		return 0;
 	return refuse(ck->err, 403, "ci-wrap: refused: %s type=%s mounts a host device or host "
 		      "paths, which --allow-bind cannot hold to its directories", what,
-		      json_string_value(json_array_get(types, 0)) ?: "(none)");
+		      clip(json_string_value(json_array_get(types, 0)) ?: "(none)", type_c));
 }
 
 /* Mounts element i of every array in arrays. Go decodes each array into
