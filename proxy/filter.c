@@ -19,6 +19,7 @@
 #include "llhttp.h"
 #include "owner.h"
 #include "proxy-internal.h"
+#include "relay.h"
 
 #define HEAD_COMMON "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: Docker\r\n"
 
@@ -257,7 +258,7 @@ static void list_end(struct conn *c)
 				"ci-wrap: the daemon's list was too large or not JSON: "
 				"it cannot be filtered for this session");
 	emit(af, err, len);
-	c->close_after = true;
+	conn_close_after(c);
 }
 
 void filter_end(struct conn *c)

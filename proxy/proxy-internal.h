@@ -2,6 +2,7 @@
 #ifndef CI_WRAP_PROXY_INTERNAL_H
 #define CI_WRAP_PROXY_INTERNAL_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/uio.h>
 
@@ -51,11 +52,34 @@ enum req_state {
 	REQ_IDLE,    /* between requests */
 	REQ_HEAD,    /* reading a request head */
 	REQ_BODY,    /* relaying the body as it comes */
-	REQ_CHECK,   /* head routed, waiting to learn whose object it names */
+	REQ_CHECK,   /* held for an asynchronous step: a check, a rewrite */
 	REQ_BUFFER,  /* collecting a body to rewrite */
 	REQ_DONE,    /* request forwarded whole, its answer still due */
 	REQ_REFUSED, /* answered with an error; closing once it is sent */
 };
+
+enum resp_state {
+	RESP_NONE,   /* no answer due: the request is not forwarded yet */
+	RESP_DUE,    /* forwarded: the answer is due (1xx answers may pass) */
+	RESP_FINAL,  /* the final answer's head is in: its body is relayed */
+	RESP_TO_RAW, /* that head switches the connection to raw */
+	RESP_RAW,    /* hijacked: bytes flow unparsed both ways */
+	RESP_DONE,   /* the answer is relayed whole (or cut off) */
+};
+
+/* How the connection ends; each state includes those before it. */
+enum conn_end {
+	END_NOT_YET,	  /* serving */
+	END_AFTER_ANSWER, /* close once the current answer is sent */
+	END_LINGER,	  /* refused, answer sent: the rest is read and dropped */
+	END_DEAD,	  /* closed; freed when its callback returns */
+};
+
+/* A step of a request's handling (request.c): go on, wait for an
+ * asynchronous answer (request_step_done()), or stop (refused/answered). */
+enum step_result { STEP_NEXT, STEP_WAIT, STEP_STOP };
+struct conn;
+typedef enum step_result (*request_step)(struct conn *c);
 
 /* Offsets into the request buffer of what the head tells us. */
 struct req_head {
@@ -83,23 +107,20 @@ struct conn {
 	llhttp_t req_parser;	     /* parses requests in req */
 	llhttp_t resp_parser;	     /* parses responses in resp */
 	enum req_state state;	     /* where the current request is */
+	enum resp_state resp_state;  /* where its answer is */
+	enum conn_end end;	     /* how far the connection is from closing */
 	struct req_head head;	     /* the current request's head */
 	const struct route *route;   /* its route */
 	uint8_t method;		     /* llhttp method of the current request */
-	bool req_is_head;	     /* method HEAD: its answer has no body */
+	char *path;		     /* its canonical path (route.c), once routed */
+	const request_step *steps;   /* the handling steps it goes through (request.c) */
+	size_t nsteps, step;	     /* their number, the one running */
+	enum req_state wait_state;   /* the state a waiting step resumes in */
 	char audit_target[256];	     /* start of its target, kept for the audit log */
-	bool req_upgrade;	     /* llhttp paused on an Upgrade request */
-	bool resp_active;	     /* an answer is due or being relayed */
-	bool resp_final;	     /* the final (non-1xx) answer has begun */
 	int own_answers;	     /* answers to our own requests, not relayed */
 	int status;		     /* status of the answer */
-	bool raw;		     /* hijacked: bytes flow unparsed both ways */
-	bool raw_pending;	     /* the answer switches to raw after its head */
-	bool close_after;	     /* close once the current answer is sent */
-	bool dead;		     /* closed; freed when its callback returns */
-	bool lingering;		     /* refused: answer sent, discarding the rest */
 	size_t discarded;	     /* bytes discarded while lingering */
-	int event;		     /* the llhttp pause reason, see conn.c */
+	int event;		     /* the llhttp pause reason, see relay.c */
 	char *body;		     /* body being collected for a rewrite */
 	char *body_head;	     /* copy of its head, rebuilt once the body is in */
 	char *body_target;	     /* its rewritten target, or NULL */
@@ -112,7 +133,8 @@ struct conn {
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
 	struct owner_query *owner_q; /* REQ_CHECK: the ownership check in flight */
 	struct owner_refs *owner_refs; /* REQ_CHECK: checks of the objects a body names */
-	char *held_mem[3];	     /* REQ_CHECK: volume creates, head, body held back */
+	json_t *refs;		     /* the objects the rewritten body names, to check */
+	char *held_mem[3];	     /* volume creates, head, body held back */
 	size_t held_len[3];	     /* their lengths */
 	struct answer_filter filter; /* the answer rewritten for isolation (filter.h) */
 	struct worker_job *rewrite_job; /* its body being rewritten on the worker, or NULL */
@@ -155,13 +177,10 @@ struct proxy {
  * hold the loop for. */
 #define PROXY_REWRITE_INLINE_MAX (64u * 1024)
 
-/* conn.c */
+/* relay.c: the connection's lifetime (the rest of its API is relay.h) */
 struct conn *conn_new(struct proxy *p, int cfd);
 void conn_drain(struct conn *c);
 void conn_free(struct conn *c);
-
-/* conn.c: a filter's check answered; parse on unless it paused again. */
-void conn_filter_continue(struct conn *c);
 
 /* server.c */
 char *proxy_buf_get(struct proxy *p);

@@ -1,6 +1,6 @@
 /* fuzz_framing.c - libFuzzer target, differential: how llhttp frames a
  * client's byte stream as the proxy runs it (strict mode, paused at each
- * head and message end as proxy/conn.c parse_requests() does, each head
+ * head and message end as proxy/relay.c parse_requests_from() does, each head
  * judged by http_check_framing() and route_canonical_path() as
  * request_routed() does) against a model of how the daemon's Go net/http
  * server (moby 20.10: Go 1.13 to 1.19) frames the bytes the proxy forwards.
@@ -88,7 +88,7 @@ static void framing_free(struct framing *fr)
 		free(fr->req[i].body);
 }
 
-/* ---- the proxy: llhttp as conn.c runs it ------------------------------------------ */
+/* ---- the proxy: llhttp as relay.c runs it ------------------------------------------ */
 
 enum { PAUSE_NONE, PAUSE_HEADERS, PAUSE_MESSAGE };
 
@@ -273,7 +273,7 @@ static void px_read(const uint8_t *data, size_t size, struct framing *fr)
 			kick = true;
 		} else if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && x.cur != NULL) {
 			/* The request is complete; an upgrade the daemon did not
-			 * take is resumed (conn.c request_cycle_end()). */
+			 * take is resumed (relay.c parse_requests_from()). */
 			if (e == HPE_PAUSED)
 				llhttp_resume(&x.parser);
 			else
