@@ -557,19 +557,36 @@ bool track_tag_ref(const char *target, size_t len, char *ref, size_t size)
 
 /* ---- answers ----------------------------------------------------------------- */
 
+/* The kind whose collection ("/containers/") starts p (up to end), with
+ * the path segment after it in *seg and *n. An image is never removed by
+ * name alone: DELETE /images/NAME may take one tag off and leave it. */
+static enum resource_kind removal_kind(const char *p, const char *end, const char **seg,
+				       size_t *n)
+{
+	for (int k = RESOURCE_NONE + 1; k < RESOURCE__COUNT; k++) {
+		const char *coll = kind_info(k)->collection;
+		size_t clen = strlen(coll);
+
+		if (k == RESOURCE_IMAGE || (size_t)(end - p) <= clen + 1 ||
+		    strncmp(p, coll, clen) != 0 || p[clen] != '/')
+			continue;
+		*seg = p + clen + 1;
+		/* The target is not NUL-terminated: scan only up to its query. */
+		for (*n = 0; *seg + *n < end && (*seg)[*n] != '/';)
+			(*n)++;
+		return (enum resource_kind)k;
+	}
+	return RESOURCE_NONE;
+}
+
 /* Only what is reported if teardown cannot reach the daemon depends on
  * this: a spelling it misses leaves an ID named that was removed. */
 enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
 				 size_t size)
 {
-	static const struct {
-		const char *prefix;
-		enum resource_kind kind;
-	} kinds[] = { { "/containers/", RESOURCE_CONTAINER },
-		      { "/networks/", RESOURCE_NETWORK },
-		      { "/volumes/", RESOURCE_VOLUME } };
-	size_t q = route_query_offset(target, len);
+	size_t q = route_query_offset(target, len), n;
 	const char *p = target, *end = target + q, *seg;
+	enum resource_kind kind;
 
 	if (method != HTTP_DELETE && method != HTTP_POST)
 		return RESOURCE_NONE;
@@ -578,29 +595,19 @@ enum resource_kind track_removal(uint8_t method, const char *target, size_t len,
 		if (p == NULL)
 			return RESOURCE_NONE;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		size_t plen = strlen(kinds[i].prefix), n;
-
-		if ((size_t)(end - p) <= plen || strncmp(p, kinds[i].prefix, plen) != 0)
-			continue;
-		seg = p + plen;
-		/* The target is not NUL-terminated: scan only up to its query. */
-		for (n = 0; seg + n < end && seg[n] != '/';)
-			n++;
-		if (n == 0 || n >= size)
-			return RESOURCE_NONE;
-		if (method == HTTP_POST &&
-		    !(kinds[i].kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
-		      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
-		      memmem(target + q, len - q, "condition=removed", 17) != NULL))
-			return RESOURCE_NONE;
-		if (method == HTTP_DELETE && seg + n != end)
-			return RESOURCE_NONE;
-		memcpy(name, seg, n);
-		name[n] = '\0';
-		return kinds[i].kind;
-	}
-	return RESOURCE_NONE;
+	kind = removal_kind(p, end, &seg, &n);
+	if (kind == RESOURCE_NONE || n == 0 || n >= size)
+		return RESOURCE_NONE;
+	if (method == HTTP_POST &&
+	    !(kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
+	      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
+	      memmem(target + q, len - q, "condition=removed", 17) != NULL))
+		return RESOURCE_NONE;
+	if (method == HTTP_DELETE && seg + n != end)
+		return RESOURCE_NONE;
+	memcpy(name, seg, n);
+	name[n] = '\0';
+	return kind;
 }
 
 struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,

@@ -93,7 +93,8 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
 		     json_t **untag);
 
 /* Does a request (llhttp method, target as sent) remove one object: DELETE
- * /containers|networks|volumes/X, or a wait for a container's removal
+ * <collection>/X of any kind in common/kinds.h but images (/containers/X,
+ * /networks/X, /services/X...), or a wait for a container's removal
  * (`docker run --rm`: POST /containers/X/wait?condition=removed, API
  * 1.30)? Returns its kind with X in name, else RESOURCE_NONE. */
 enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,

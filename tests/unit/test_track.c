@@ -191,6 +191,8 @@ static void removals(void **state)
 	assert_removal(HTTP_DELETE, "/containers/abc", RESOURCE_CONTAINER, "abc");
 	assert_removal(HTTP_DELETE, "/networks/n1", RESOURCE_NETWORK, "n1");
 	assert_removal(HTTP_DELETE, "/v1.24/volumes/vol?force=true", RESOURCE_VOLUME, "vol");
+	assert_removal(HTTP_DELETE, "/services/s1", RESOURCE_SERVICE, "s1");
+	assert_removal(HTTP_DELETE, "/v1.41/configs/c1", RESOURCE_CONFIG, "c1");
 	assert_removal(HTTP_POST, "/v1.41/containers/abc/wait?condition=removed",
 		       RESOURCE_CONTAINER, "abc");
 	/* A wait for an exit, another object, another method: not removals. */
@@ -199,6 +201,7 @@ static void removals(void **state)
 	assert_removal(HTTP_POST, "/networks/n1/wait?condition=removed", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/containers/abc/exec", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/containers/", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/containersx/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/images/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_GET, "/containers/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/v1.41", RESOURCE_NONE, "");
