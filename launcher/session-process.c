@@ -35,7 +35,6 @@
 #define REWRITE_BODY_MAX (16u * 1024 * 1024)
 /* How long the end of a session waits for its startup sweep. */
 #define SWEEP_WAIT_MS 5000
-#define IMAGES_NOW_TIMEOUT_MS 10000
 #define INFO_TIMEOUT_MS 10000
 /* The startup sweep scans the daemon's labels at most this often. */
 #define LABEL_SCAN_INTERVAL_S 60
@@ -290,21 +289,6 @@ static void wait_sweeper(struct session_process *sp)
 	}
 }
 
-/* Before and after an image load: the images on the daemon. The loop waits
- * for this one call (loads are rare, and take far longer). */
-static json_t *images_now(void *arg)
-{
-	struct session_process *sp = arg;
-	json_t *answer = NULL;
-
-	if (docker_get_one(sp->cfg->docker_socket, "/images/json?all=1", IMAGES_NOW_TIMEOUT_MS,
-			   &answer) == 200 &&
-	    json_is_array(answer))
-		return answer;
-	json_decref(answer);
-	return NULL;
-}
-
 /* A loaded image carries no label a reap could find it by: the registry
  * keeps it too, for when this process dies before its teardown. */
 static void image_loaded(void *arg, const char *ref)
@@ -458,7 +442,7 @@ static void serve(struct session_process *sp, json_t *labels)
 		.audit = sp->audit,
 		.allow = sp->cfg->allow,
 		.isolation_off = sp->cfg->isolation_off,
-		.images_now = images_now,
+		.list_images = true,
 		.image_loaded = image_loaded,
 		.volume_made = volume_made,
 		.images_arg = sp,

@@ -25,6 +25,7 @@ struct inspect {
 	size_t req_off;	      /* bytes of it written */
 	char *buf;	      /* the answer so far */
 	size_t len, cap;      /* its length and allocation */
+	size_t max;	      /* the longest answer read */
 	inspect_done_fn done; /* the caller's callback */
 	void *arg;	      /* its argument */
 };
@@ -90,12 +91,11 @@ static void on_read(struct inspect *q)
 {
 	ssize_t n;
 
-	if (q->cap - q->len < 16384 + 1) {
-		if (q->cap >= INSPECT_ANSWER_MAX) {
-			finish(q, false);
-			return;
-		}
+	/* Room for max bytes, one more to see it is longer, and a NUL. */
+	if (q->cap - q->len < 16384 + 1 && q->cap < q->max + 2) {
 		q->cap = q->cap ? q->cap * 2 : 32768;
+		if (q->cap > q->max + 2)
+			q->cap = q->max + 2;
 		q->buf = xrealloc(q->buf, q->cap);
 	}
 	n = read(q->fd, q->buf + q->len, q->cap - q->len - 1);
@@ -106,6 +106,8 @@ static void on_read(struct inspect *q)
 		return;
 	}
 	q->len += (size_t)n;
+	if (q->len > q->max)
+		finish(q, false);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -132,8 +134,10 @@ static int connect_daemon(const char *path)
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	strcpy(addr.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
@@ -146,6 +150,12 @@ static int connect_daemon(const char *path)
 struct inspect *inspect_get(struct ev_loop *loop, const char *socket_path, const char *path,
 			    inspect_done_fn done, void *arg)
 {
+	return inspect_get_max(loop, socket_path, path, INSPECT_ANSWER_MAX, done, arg);
+}
+
+struct inspect *inspect_get_max(struct ev_loop *loop, const char *socket_path, const char *path,
+				size_t max, inspect_done_fn done, void *arg)
+{
 	struct inspect *q;
 	int fd = connect_daemon(socket_path);
 
@@ -154,6 +164,7 @@ struct inspect *inspect_get(struct ev_loop *loop, const char *socket_path, const
 	q = xcalloc(1, sizeof(*q));
 	q->loop = loop;
 	q->fd = fd;
+	q->max = max;
 	q->done = done;
 	q->arg = arg;
 	if (asprintf(&q->req, "GET %s HTTP/1.0\r\nHost: docker\r\n\r\n", path) < 0)

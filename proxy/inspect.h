@@ -26,6 +26,11 @@ typedef void (*inspect_done_fn)(void *arg, int status, json_t *body);
 struct inspect *inspect_get(struct ev_loop *loop, const char *socket_path, const char *path,
 			    inspect_done_fn done, void *arg);
 
+/* inspect_get() for an answer of up to max bytes (INSPECT_ANSWER_MAX is
+ * an object's; a list of thousands of images is tens of MiB). */
+struct inspect *inspect_get_max(struct ev_loop *loop, const char *socket_path, const char *path,
+				size_t max, inspect_done_fn done, void *arg);
+
 void inspect_cancel(struct inspect *q);
 
 /* Percent-escape a name for a path segment (keeps '/' and ':' as the

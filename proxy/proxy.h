@@ -34,18 +34,18 @@ struct proxy_config {
 	/* --isolation off: other sessions' objects are visible and what was
 	 * made outside ci-wrap may be removed (proxy/owner.h). */
 	bool isolation_off;
-	/* The images that exist now (GET /images/json?all=1: a new reference
-	 * for the caller), asked before and after an image load: what the
-	 * load names and was not there before is the session's. NULL (or a
-	 * NULL answer): loads are not tracked. */
-	json_t *(*images_now)(void *arg);
+	/* List the images (GET /images/json?all=1, beside the relay) before
+	 * and after an image load or tag: what the load names and was not
+	 * there before is the session's, a tag put on an image from before is
+	 * taken off. false: loads and tags are not tracked. */
+	bool list_images;
 	/* Called with each unlabelled image the session made (loaded, or a
 	 * classic build's step), as it is recorded: a place that outlives the
 	 * session process can keep it for reap. */
 	void (*image_loaded)(void *arg, const char *ref);
 	/* Likewise with each anonymous volume of the session's containers. */
 	void (*volume_made)(void *arg, const char *name);
-	void *images_arg; /* the argument of the three */
+	void *images_arg; /* the argument of the two */
 };
 
 /* Why a request was refused, by the status it got. */

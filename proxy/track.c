@@ -17,6 +17,9 @@
 #define PROBE_MAX_INFLIGHT 32
 /* IDs kept per list: a job that makes more is not tracked past this. */
 #define TRACK_MAX_IDS 65536
+/* The longest image list read: ~300 bytes an image without labels, a few
+ * KiB with many; 64 MiB is tens of thousands. */
+#define TRACK_IMAGES_MAX (64u * 1024 * 1024)
 
 /* One container inspect in flight (proxy/inspect.h). */
 struct probe {
@@ -36,6 +39,7 @@ struct track {
 	struct probe *probes;		 /* inspections in flight */
 	unsigned nprobes;		 /* their number */
 	json_t *queue;			 /* containers waiting for an inspection */
+	struct track_answer *listing;	 /* loads and tags over, their image list after in flight */
 	bool full_warned;		 /* said once that a list is full */
 	void (*idle_done)(void *);	 /* track_when_idle() callback, or NULL */
 	void *idle_arg;			 /* its argument */
@@ -56,10 +60,35 @@ struct track_answer {
 	char name[256];		   /* remove: the ID or name in the target */
 	json_t *before;		   /* load, tag: the image list before it */
 	json_t *named;		   /* load: references its answer named; tag: the tag */
+	struct inspect *list;	   /* load, tag: the image list after it, in flight */
+	struct track *t;	   /* owner of an answer over (listing), else NULL */
+	struct track_answer *next; /* the tracker's listing */
 	struct track_build build;  /* build: where in a step */
 	size_t len;		   /* bytes in line; > TRACK_LINE_MAX: skipping */
 	char line[TRACK_LINE_MAX + 1]; /* the current line */
 };
+
+/* A load or a tag waiting for the image list before it (track_request()). */
+struct track_wait {
+	struct track_answer *a; /* handed to ready once the list is in */
+	struct inspect *list;	/* the list in flight */
+	track_ready_fn ready;	/* the caller's callback */
+	void *arg;		/* its argument */
+};
+
+/* Does the answer need the image lists around it (a load, a tag)? */
+static bool needs_list(const struct track_answer *a)
+{
+	return a->kind == ANSWER_LOAD || a->kind == ANSWER_TAG;
+}
+
+/* For warnings: "a load" and what it "loaded". */
+static const char *verb(const struct track_answer *a, bool past)
+{
+	if (a->kind == ANSWER_LOAD)
+		return past ? "loaded" : "a load";
+	return past ? "tagged" : "a tag";
+}
 
 struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 			uint64_t *images_created)
@@ -195,6 +224,22 @@ static void probe_next(struct track *t)
 	}
 }
 
+static bool idle(const struct track *t)
+{
+	return t->probes == NULL && t->listing == NULL;
+}
+
+/* Call track_when_idle()'s callback if nothing is left in flight. */
+static void idle_check(struct track *t)
+{
+	void (*done)(void *) = t->idle_done;
+
+	if (done == NULL || !idle(t))
+		return;
+	t->idle_done = NULL;
+	done(t->idle_arg);
+}
+
 static void probe_end(struct probe *pr)
 {
 	struct track *t = pr->t;
@@ -207,12 +252,7 @@ static void probe_end(struct probe *pr)
 	free(pr);
 	t->nprobes--;
 	probe_next(t);
-	if (t->probes == NULL && t->idle_done) {
-		void (*done)(void *) = t->idle_done;
-
-		t->idle_done = NULL;
-		done(t->idle_arg);
-	}
+	idle_check(t);
 }
 
 /* The inspect answered (status 0: it could not be asked, or took too long). */
@@ -271,7 +311,7 @@ static void probe_container(struct track *t, const char *id)
 
 void track_when_idle(struct track *t, void (*done)(void *arg), void *arg)
 {
-	if (t->probes == NULL) {
+	if (idle(t)) {
 		done(arg);
 		return;
 	}
@@ -279,12 +319,19 @@ void track_when_idle(struct track *t, void (*done)(void *arg), void *arg)
 	t->idle_arg = arg;
 }
 
+static void listing_end(struct track_answer *a);
+
 void track_cancel(struct track *t)
 {
 	t->idle_done = NULL;
 	json_array_clear(t->queue);
 	while (t->probes != NULL)
 		probe_end(t->probes);
+	while (t->listing != NULL) {
+		cw_warn("proxy: the image list after %s was cut; what it %s is not undone",
+			verb(t->listing, false), verb(t->listing, true));
+		listing_end(t->listing);
+	}
 }
 
 void track_free(struct track *t)
@@ -557,19 +604,36 @@ bool track_tag_ref(const char *target, size_t len, char *ref, size_t size)
 
 /* ---- answers ----------------------------------------------------------------- */
 
+/* The kind whose collection ("/containers/") starts p (up to end), with
+ * the path segment after it in *seg and *n. An image is never removed by
+ * name alone: DELETE /images/NAME may take one tag off and leave it. */
+static enum resource_kind removal_kind(const char *p, const char *end, const char **seg,
+				       size_t *n)
+{
+	for (int k = RESOURCE_NONE + 1; k < RESOURCE__COUNT; k++) {
+		const char *coll = kind_info(k)->collection;
+		size_t clen = strlen(coll);
+
+		if (k == RESOURCE_IMAGE || (size_t)(end - p) <= clen + 1 ||
+		    strncmp(p, coll, clen) != 0 || p[clen] != '/')
+			continue;
+		*seg = p + clen + 1;
+		/* The target is not NUL-terminated: scan only up to its query. */
+		for (*n = 0; *seg + *n < end && (*seg)[*n] != '/';)
+			(*n)++;
+		return (enum resource_kind)k;
+	}
+	return RESOURCE_NONE;
+}
+
 /* Only what is reported if teardown cannot reach the daemon depends on
  * this: a spelling it misses leaves an ID named that was removed. */
 enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,
 				 size_t size)
 {
-	static const struct {
-		const char *prefix;
-		enum resource_kind kind;
-	} kinds[] = { { "/containers/", RESOURCE_CONTAINER },
-		      { "/networks/", RESOURCE_NETWORK },
-		      { "/volumes/", RESOURCE_VOLUME } };
-	size_t q = route_query_offset(target, len);
+	size_t q = route_query_offset(target, len), n;
 	const char *p = target, *end = target + q, *seg;
+	enum resource_kind kind;
 
 	if (method != HTTP_DELETE && method != HTTP_POST)
 		return RESOURCE_NONE;
@@ -578,38 +642,39 @@ enum resource_kind track_removal(uint8_t method, const char *target, size_t len,
 		if (p == NULL)
 			return RESOURCE_NONE;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
-		size_t plen = strlen(kinds[i].prefix), n;
-
-		if ((size_t)(end - p) <= plen || strncmp(p, kinds[i].prefix, plen) != 0)
-			continue;
-		seg = p + plen;
-		/* The target is not NUL-terminated: scan only up to its query. */
-		for (n = 0; seg + n < end && seg[n] != '/';)
-			n++;
-		if (n == 0 || n >= size)
-			return RESOURCE_NONE;
-		if (method == HTTP_POST &&
-		    !(kinds[i].kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
-		      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
-		      memmem(target + q, len - q, "condition=removed", 17) != NULL))
-			return RESOURCE_NONE;
-		if (method == HTTP_DELETE && seg + n != end)
-			return RESOURCE_NONE;
-		memcpy(name, seg, n);
-		name[n] = '\0';
-		return kinds[i].kind;
-	}
-	return RESOURCE_NONE;
+	kind = removal_kind(p, end, &seg, &n);
+	if (kind == RESOURCE_NONE || n == 0 || n >= size)
+		return RESOURCE_NONE;
+	if (method == HTTP_POST &&
+	    !(kind == RESOURCE_CONTAINER && (size_t)(end - seg - n) == 5 &&
+	      strncmp(seg + n, "/wait", 5) == 0 && q < len &&
+	      memmem(target + q, len - q, "condition=removed", 17) != NULL))
+		return RESOURCE_NONE;
+	if (method == HTTP_DELETE && seg + n != end)
+		return RESOURCE_NONE;
+	memcpy(name, seg, n);
+	name[n] = '\0';
+	return kind;
 }
 
-struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
-					const char *target, size_t len)
+static void answer_free(struct track_answer *a)
+{
+	if (a == NULL)
+		return;
+	inspect_cancel(a->list);
+	json_decref(a->before);
+	json_decref(a->named);
+	free(a);
+}
+
+/* The answer to read for a request, or NULL if it tells nothing worth
+ * keeping. A load's or a tag's still needs its image list before. */
+static struct track_answer *answer_new(struct track *t, const struct route *r, uint8_t method,
+				       const char *target, size_t len)
 {
 	struct track_answer *a;
 	enum answer_kind kind;
 	enum resource_kind removes;
-	json_t *before = NULL;
 	char name[256];
 
 	removes = track_removal(method, target, len, name, sizeof(name));
@@ -621,19 +686,11 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 		return a;
 	}
 	if (r->flags & (ROUTE_IMAGE_LOAD | ROUTE_IMAGE_TAG)) {
-		bool load = r->flags & ROUTE_IMAGE_LOAD;
-
-		if (t->cfg->images_now == NULL)
+		if (!t->cfg->list_images)
 			return NULL;
-		if (!load && !track_tag_ref(target, len, name, sizeof(name)))
+		kind = r->flags & ROUTE_IMAGE_LOAD ? ANSWER_LOAD : ANSWER_TAG;
+		if (kind == ANSWER_TAG && !track_tag_ref(target, len, name, sizeof(name)))
 			return NULL; /* the daemon refuses it */
-		before = t->cfg->images_now(t->cfg->images_arg);
-		if (before == NULL) {
-			cw_warn("proxy: cannot list images before %s; what it %s is not undone",
-				load ? "a load" : "a tag", load ? "loads" : "tags");
-			return NULL;
-		}
-		kind = load ? ANSWER_LOAD : ANSWER_TAG;
 	} else if (r->query == REWRITE_BUILD_QUERY) {
 		kind = ANSWER_BUILD;
 	} else if (r->query == REWRITE_IMPORT_QUERY) {
@@ -646,11 +703,124 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 	a = xcalloc(1, sizeof(*a));
 	a->kind = kind;
 	a->creates = r->creates;
-	a->before = before;
 	a->named = json_array();
 	if (kind == ANSWER_TAG)
 		json_array_append_new(a->named, json_string(name));
 	return a;
+}
+
+/* Why an image list failed (inspect.h's status, its body), for a warning. */
+static const char *list_failure(int status, char *buf, size_t size)
+{
+	if (status == 0)
+		return "no answer in time, or a longer one than ci-wrap reads";
+	if (status == 200)
+		return "not a list";
+	snprintf(buf, size, "HTTP %d", status);
+	return buf;
+}
+
+/* GET /images/json?all=1 on loop; NULL if the daemon cannot be asked. */
+static struct inspect *list_images(struct track *t, struct ev_loop *loop, inspect_done_fn done,
+				   void *arg)
+{
+	return inspect_get_max(loop, t->cfg->upstream_path, "/images/json?all=1", TRACK_IMAGES_MAX,
+			       done, arg);
+}
+
+/* The list before a load or a tag is in: hand its answer over (NULL if
+ * the list failed: it is not tracked). */
+static void on_list_before(void *arg, int status, json_t *body)
+{
+	struct track_wait *w = arg;
+	struct track_answer *a = w->a;
+	track_ready_fn ready = w->ready;
+	void *ready_arg = w->arg;
+	char why[32];
+
+	w->list = NULL;
+	if (status == 200 && json_is_array(body)) {
+		a->before = json_incref(body);
+	} else {
+		cw_warn("proxy: cannot list images before %s: %s; what it %s is not undone",
+			verb(a, false), list_failure(status, why, sizeof(why)), verb(a, true));
+		answer_free(a);
+		a = NULL;
+	}
+	free(w); /* before ready, which may end the caller */
+	ready(ready_arg, a);
+}
+
+/* List the images before a (on loop), then ready(arg, a). NULL, a freed,
+ * if the daemon cannot be asked. */
+static struct track_wait *wait_start(struct track *t, struct ev_loop *loop, struct track_answer *a,
+				     track_ready_fn ready, void *arg)
+{
+	struct track_wait *w = xcalloc(1, sizeof(*w));
+
+	w->a = a;
+	w->ready = ready;
+	w->arg = arg;
+	w->list = list_images(t, loop, on_list_before, w);
+	if (w->list == NULL) {
+		cw_warn("proxy: cannot list images before %s: %s; what it %s is not undone",
+			verb(a, false), strerror(errno), verb(a, true));
+		answer_free(a);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+int track_request(struct track *t, const struct route *r, uint8_t method, const char *target,
+		  size_t len, track_ready_fn ready, void *arg, struct track_answer **out,
+		  struct track_wait **wait)
+{
+	struct track_answer *a = answer_new(t, r, method, target, len);
+
+	*out = NULL;
+	*wait = NULL;
+	if (a == NULL || !needs_list(a)) {
+		*out = a;
+		return 0;
+	}
+	*wait = wait_start(t, t->loop, a, ready, arg);
+	return *wait != NULL;
+}
+
+void track_wait_cancel(struct track_wait *w)
+{
+	if (w == NULL)
+		return;
+	inspect_cancel(w->list);
+	answer_free(w->a);
+	free(w);
+}
+
+static void keep_answer(void *arg, struct track_answer *a)
+{
+	*(struct track_answer **)arg = a;
+}
+
+struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
+					const char *target, size_t len)
+{
+	struct track_answer *a = answer_new(t, r, method, target, len), *got = NULL;
+	struct ev_loop *loop;
+
+	if (a == NULL || !needs_list(a))
+		return a;
+	loop = ev_loop_new(EVFLAG_AUTO);
+	if (loop == NULL) {
+		cw_warn("proxy: cannot list images before %s: no event loop; what it %s is not "
+			"undone", verb(a, false), verb(a, true));
+		answer_free(a);
+		return NULL;
+	}
+	if (wait_start(t, loop, a, keep_answer, &got) != NULL)
+		ev_run(loop, 0); /* until on_list_before() */
+	ev_loop_destroy(loop);
+	return got;
 }
 
 /* The image a line of a load's answer names, if it says one was loaded:
@@ -754,17 +924,12 @@ void track_answer_bytes(struct track *t, struct track_answer *a, int status, con
 
 /* A load is over: what it named and is new to the daemon goes at teardown;
  * a tag it put on an image that was there already goes alone. */
-static void load_done(struct track *t, struct track_answer *a)
+static void load_done(struct track *t, struct track_answer *a, json_t *after)
 {
-	json_auto_t *after = t->cfg->images_now(t->cfg->images_arg);
 	json_auto_t *images = NULL, *untag = NULL;
 	json_t *v;
 	size_t i;
 
-	if (after == NULL) {
-		cw_warn("proxy: cannot list images after a load; what it loaded is not removed");
-		return;
-	}
 	track_load_diff(a->before, after, a->named, &images, &untag);
 	json_array_foreach(images, i, v)
 	{
@@ -802,17 +967,12 @@ static bool session_image(const struct track *t, json_t *list, const char *id)
 /* A tag is in place: a name new on an image from before the session, or
  * taken from another image, is undone at teardown as a load's would be
  * (teardown.c untag_one()). One on the session's own image goes with it. */
-static void tag_done(struct track *t, struct track_answer *a)
+static void tag_done(struct track *t, struct track_answer *a, json_t *after)
 {
-	json_auto_t *after = t->cfg->images_now(t->cfg->images_arg);
 	json_auto_t *images = NULL, *untag = NULL;
 	json_t *u;
 	size_t i;
 
-	if (after == NULL) {
-		cw_warn("proxy: cannot list images after a tag; the tag is not undone");
-		return;
-	}
 	/* images: an image new since the first list is another request's. */
 	track_load_diff(a->before, after, a->named, &images, &untag);
 	json_array_foreach(untag, i, u)
@@ -828,22 +988,68 @@ static void tag_done(struct track *t, struct track_answer *a)
 	}
 }
 
+/* Take a load or a tag off the tracker's listing and free it. */
+static void listing_end(struct track_answer *a)
+{
+	struct track_answer **pp;
+
+	for (pp = &a->t->listing; *pp != a; pp = &(*pp)->next)
+		;
+	*pp = a->next;
+	answer_free(a);
+}
+
+/* The list after a load or a tag is in: record what it did. */
+static void on_list_after(void *arg, int status, json_t *body)
+{
+	struct track_answer *a = arg;
+	struct track *t = a->t;
+	char why[32];
+
+	a->list = NULL;
+	if (status == 200 && json_is_array(body)) {
+		if (a->kind == ANSWER_LOAD)
+			load_done(t, a, body);
+		else
+			tag_done(t, a, body);
+	} else {
+		cw_warn("proxy: cannot list images after %s: %s; what it %s is not undone",
+			verb(a, false), list_failure(status, why, sizeof(why)), verb(a, true));
+	}
+	listing_end(a);
+	idle_check(t);
+}
+
+/* A load or a tag is over: list the images again, on the loop. The
+ * tracker keeps a till then (track_when_idle() waits for it). */
+static void list_after(struct track *t, struct track_answer *a)
+{
+	a->list = list_images(t, t->loop, on_list_after, a);
+	if (a->list == NULL) {
+		cw_warn("proxy: cannot list images after %s: %s; what it %s is not undone",
+			verb(a, false), strerror(errno), verb(a, true));
+		answer_free(a);
+		return;
+	}
+	a->t = t;
+	a->next = t->listing;
+	t->listing = a;
+}
+
 void track_answer_end(struct track *t, struct track_answer *a, int status)
 {
 	if (a == NULL)
 		return;
 	if (status >= 200 && status < 300) {
 		line_done(t, a);
-		if (a->kind == ANSWER_LOAD)
-			load_done(t, a);
-		if (a->kind == ANSWER_TAG)
-			tag_done(t, a);
+		if (needs_list(a)) {
+			list_after(t, a);
+			return;
+		}
 		if (a->kind == ANSWER_REMOVE)
 			forget_made(t, a->creates, a->name);
 	}
-	json_decref(a->before);
-	json_decref(a->named);
-	free(a);
+	answer_free(a);
 }
 
 bool track_made_by_session(const struct track *t, enum resource_kind kind, const char *id)

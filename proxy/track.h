@@ -4,11 +4,17 @@
  * failed build, earlier stages), each container's anonymous volumes, and
  * the tags a load or `docker tag` put on images from before the session.
  *
- * 1. track_new() with the proxy's loop and config; track_answer_begin() when
- *    a tracked request is routed, track_answer_bytes() with each piece of
- *    its answer's body, track_answer_end() when the answer is over.
- * 2. track_when_idle() before teardown: inspections in flight finish.
- * 3. track_result() hands teardown what was recorded (see below).
+ * 1. track_new() with the proxy's loop and config.
+ * 2. track_request() when a request's head is routed, before it is
+ *    forwarded: an answer to read, nothing, or (a load, a tag) a wait while
+ *    the images are listed; track_wait_cancel() if the connection goes first.
+ * 3. track_answer_bytes() with each piece of the answer's body,
+ *    track_answer_end() when it is over: a load or a tag then lists the
+ *    images again, on the loop, and records what changed.
+ * 4. track_when_idle() when the last connection is gone: the container
+ *    inspections and image lists in flight finish; track_cancel() if the
+ *    drain times out first.
+ * 5. track_result() hands teardown what was recorded (see below).
  */
 #ifndef CI_WRAP_TRACK_H
 #define CI_WRAP_TRACK_H
@@ -27,15 +33,38 @@
 
 struct track;
 struct track_answer;
+struct track_wait;
+
+/* The images are listed: forward the request now, reading its answer with
+ * a, or NULL when the list failed (a warning said so: it is not tracked). */
+typedef void (*track_ready_fn)(void *arg, struct track_answer *a);
 
 /* images_created: the proxy's counter, bumped for each image a load brings. */
 struct track *track_new(struct ev_loop *loop, const struct proxy_config *cfg,
 			uint64_t *images_created);
 void track_free(struct track *t);
 
-/* A request (route r, llhttp method, its target as sent) is on its way to
- * the daemon: NULL if its answer tells nothing worth keeping. A load lists
- * the images first (blocking). */
+/* A request (route r, llhttp method, its target as sent) is routed, let
+ * through (policy, ownership) and not yet forwarded. Returns 0 with *out
+ * set at once: the answer to read, or NULL when it tells nothing worth
+ * keeping (or the images cannot be listed). Returns 1 for a load or a tag
+ * (POST /images/load, /images/{name}/tag) with cfg->list_images, which the
+ * daemon must not see before the images are listed: *wait is set; hold the
+ * request (read no more of it) until ready(arg, a) runs from the loop
+ * (never inside this call), then forward it and read its answer with a.
+ * track_wait_cancel(*wait) if the connection goes first: ready is then
+ * never called. An answer a is the caller's until track_answer_end(), even
+ * for a request refused after all; every wait ends before track_free(). */
+int track_request(struct track *t, const struct route *r, uint8_t method, const char *target,
+		  size_t len, track_ready_fn ready, void *arg, struct track_answer **out,
+		  struct track_wait **wait);
+
+/* Drop a wait (NULL: nothing); everything it held is freed. */
+void track_wait_cancel(struct track_wait *w);
+
+/* Transitional, for a relay that cannot hold a request yet: track_request()
+ * that waits for the list on a loop of its own, so the proxy's stands still
+ * for a daemon round trip. Goes once the relay calls track_request(). */
 struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
 					const char *target, size_t len);
 
@@ -44,13 +73,17 @@ struct track_answer *track_answer_begin(struct track *t, const struct route *r, 
 void track_answer_bytes(struct track *t, struct track_answer *a, int status, const char *at,
 			size_t n);
 
-/* The answer is over (or the connection is): record, free a. */
+/* The answer is over (or the connection is): record, and take a (the
+ * caller is done with it). A 2xx load or tag is recorded later, when the
+ * images listed after it are in: the tracker holds a till then. */
 void track_answer_end(struct track *t, struct track_answer *a, int status);
 
-/* Call done(arg) once no inspection is in flight (at once if none is). */
+/* Call done(arg) once no container inspection and no image list after a
+ * load or a tag is in flight (at once if none is). */
 void track_when_idle(struct track *t, void (*done)(void *arg), void *arg);
 
-/* Cut inspections still in flight (the drain timed out). */
+/* Cut the inspections and image lists still in flight (the drain timed
+ * out): a load or a tag cut so is not undone, with a warning. */
 void track_cancel(struct track *t);
 
 /* What was recorded, an object the tracker owns:
@@ -93,7 +126,8 @@ void track_load_diff(json_t *before, json_t *after, json_t *named, json_t **imag
 		     json_t **untag);
 
 /* Does a request (llhttp method, target as sent) remove one object: DELETE
- * /containers|networks|volumes/X, or a wait for a container's removal
+ * <collection>/X of any kind in common/kinds.h but images (/containers/X,
+ * /networks/X, /services/X...), or a wait for a container's removal
  * (`docker run --rm`: POST /containers/X/wait?condition=removed, API
  * 1.30)? Returns its kind with X in name, else RESOURCE_NONE. */
 enum resource_kind track_removal(uint8_t method, const char *target, size_t len, char *name,

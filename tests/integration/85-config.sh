@@ -124,7 +124,8 @@ t_missing_file() {
 	local rc
 	if [[ ! -e /etc/ci-wrap.conf ]]; then
 		CI_WRAP_CONFIG='' cw -q -- true 2>"$WORK/err"
-		assert_eq "exit status without /etc/ci-wrap.conf (stderr: $(head -c 200 "$WORK/err"))" 0 "$?"
+		rc=$? # before the message's $(...), which sets $? again
+		assert_eq "exit status without /etc/ci-wrap.conf (stderr: $(head -c 200 "$WORK/err"))" 0 "$rc"
 	else
 		log "this host has /etc/ci-wrap.conf: not checking its absence"
 	fi
@@ -150,11 +151,13 @@ t_start() {
 	assert_match "stderr of start" "^ci-wrap: $WORK/c.conf:1: invalid memory" "$(cat "$WORK/err")"
 	conf 'memory = 112m' "report = $WORK/r-file.json" 'grace = 1s'
 	cat >"$WORK/job.sh" <<'EOF'
-eval "$("$CI_WRAP" start)" || exit 99
+exports=$("$CI_WRAP" start) || exit 99 # eval of nothing would succeed
+eval "$exports"
 "$CI_WRAP" stop 2>"$WORK/stop" || exit 98
 EOF
 	bash "$WORK/job.sh" 2>"$WORK/err"
-	assert_eq "exit status of the hook-mode job ($(tr '\n' '|' <"$WORK/err"))" 0 "$?"
+	rc=$?
+	assert_eq "exit status of the hook-mode job ($(tr '\n' '|' <"$WORK/err"))" 0 "$rc"
 	[[ -s $WORK/r-file.json ]] || fail "no report at the file's path after stop"
 	assert_eq "memory_limit_bytes in the hook session's report" $((112 * MIB)) \
 		"$(jq -r .cgroup.memory_limit_bytes "$WORK/r-file.json")"

@@ -3,18 +3,27 @@
  * output says its steps made, what a load did to the image list, the ID a
  * create answered with, the tag a `docker tag` put and what is kept of it.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "../../common/log.h"
 #include "../../proxy/track.h"
+#include "../../proxy/inspect.h"
 #include "llhttp.h"
+
+#define S(lit) lit, sizeof(lit) - 1
 
 static json_t *parse(const char *text)
 {
@@ -191,6 +200,8 @@ static void removals(void **state)
 	assert_removal(HTTP_DELETE, "/containers/abc", RESOURCE_CONTAINER, "abc");
 	assert_removal(HTTP_DELETE, "/networks/n1", RESOURCE_NETWORK, "n1");
 	assert_removal(HTTP_DELETE, "/v1.24/volumes/vol?force=true", RESOURCE_VOLUME, "vol");
+	assert_removal(HTTP_DELETE, "/services/s1", RESOURCE_SERVICE, "s1");
+	assert_removal(HTTP_DELETE, "/v1.41/configs/c1", RESOURCE_CONFIG, "c1");
 	assert_removal(HTTP_POST, "/v1.41/containers/abc/wait?condition=removed",
 		       RESOURCE_CONTAINER, "abc");
 	/* A wait for an exit, another object, another method: not removals. */
@@ -199,6 +210,7 @@ static void removals(void **state)
 	assert_removal(HTTP_POST, "/networks/n1/wait?condition=removed", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/containers/abc/exec", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/containers/", RESOURCE_NONE, "");
+	assert_removal(HTTP_DELETE, "/containersx/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/images/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_GET, "/containers/abc", RESOURCE_NONE, "");
 	assert_removal(HTTP_DELETE, "/v1.41", RESOURCE_NONE, "");
@@ -246,14 +258,191 @@ static void tag_refs(void **state)
 	assert_tag_ref("/images/b/tag?repo=a;b", NULL);
 }
 
-/* The image lists a fake daemon answers with, one per call. */
-static const char *images_answers[2];
-static int images_calls;
+/* ---- the image lists around a load or a tag, asked of a fake daemon ------- */
 
-static json_t *fake_images_now(void *arg)
+#define FAKE_MAX 4
+
+/* A fake daemon on a UNIX socket, on a thread of its own so that the loop
+ * under test (the proxy's, or track_answer_begin()'s private one) runs
+ * freely: connection i reads a request head and gets answers[i], or with
+ * a NULL answer is held until the client closes it. */
+struct fake {
+	char dir[64];		      /* private temp dir */
+	char path[128];		      /* the socket */
+	int fd;			      /* listening */
+	pthread_t thread;	      /* serves it */
+	const char *answers[FAKE_MAX]; /* whole HTTP answers, NULL: hold */
+	int n;			      /* connections to serve */
+	char req[FAKE_MAX][64];	      /* each request line */
+	atomic_int served;	      /* request heads read */
+	atomic_int closed;	      /* held connections the client closed */
+};
+
+static void fake_write(int fd, const char *p, size_t len)
 {
-	(void)arg;
-	return images_calls < 2 ? parse(images_answers[images_calls++]) : NULL;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return; /* the client went: its business */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+
+	for (int i = 0; i < f->n; i++) {
+		int fd = accept(f->fd, NULL, NULL);
+		char buf[4096];
+		size_t len = 0;
+		ssize_t n;
+
+		if (fd < 0)
+			return NULL; /* shut down */
+		while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+			len += (size_t)n;
+			buf[len] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		buf[len] = '\0';
+		snprintf(f->req[i], sizeof(f->req[i]), "%.*s", (int)strcspn(buf, "\r\n"), buf);
+		f->served++;
+		if (f->answers[i] != NULL) {
+			fake_write(fd, f->answers[i], strlen(f->answers[i]));
+		} else {
+			while (read(fd, buf, sizeof(buf)) > 0)
+				;
+			f->closed++;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Serve n connections: bodies[i] the body of a 200, a whole answer if it
+ * starts with "HTTP/", or NULL: hold. */
+static struct fake *fake_start(int n, const char *const *bodies)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	strcpy(f->dir, "/tmp/cw-test-track.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/docker.sock", f->dir);
+	strcpy(addr.sun_path, f->path);
+	f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(f->fd, 8), 0);
+	f->n = n;
+	for (int i = 0; i < n; i++) {
+		char *a = NULL;
+
+		if (bodies[i] != NULL && strncmp(bodies[i], "HTTP/", 5) == 0)
+			a = strdup(bodies[i]);
+		else if (bodies[i] != NULL &&
+			 asprintf(&a, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n%s",
+			     bodies[i]) < 0)
+			abort();
+		f->answers[i] = a;
+	}
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_serve, f), 0);
+	return f;
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->fd, SHUT_RDWR); /* wakes accept() */
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+	unlink(f->path);
+	rmdir(f->dir);
+	for (int i = 0; i < f->n; i++)
+		free((char *)f->answers[i]);
+	free(f);
+}
+
+/* Run the loop until *cnt reaches n, for at most 5 s. */
+static void spin_until(const atomic_int *cnt, int n)
+{
+	for (int i = 0; i < 5000 && *cnt < n; i++) {
+		ev_run(EV_DEFAULT, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	if (*cnt < n)
+		fail_msg("waited 5 s for %d, got %d", n, (int)*cnt);
+}
+
+/* What a test's tracker saw, and its callbacks' results. */
+struct rig {
+	json_t *labels;		  /* the session's */
+	struct proxy_config cfg;  /* list_images, the fake daemon's socket */
+	uint64_t created;	  /* images counted */
+	struct track *t;	  /* under test */
+	atomic_int ready;	  /* ready() calls */
+	struct track_answer *a;	  /* what ready() handed over */
+	atomic_int idle;	  /* track_when_idle() callbacks */
+};
+
+static void rig_init(struct rig *r, const char *socket_path)
+{
+	memset(r, 0, sizeof(*r));
+	r->labels = json_pack("{s:s}", "ci-wrap.session", "s1");
+	r->cfg = (struct proxy_config){ .list_images = true,
+					.upstream_path = socket_path,
+					.rewrite = { .labels = r->labels } };
+	r->t = track_new(EV_DEFAULT, &r->cfg, &r->created);
+}
+
+static void rig_free(struct rig *r)
+{
+	track_free(r->t);
+	json_decref(r->labels);
+}
+
+static void on_ready(void *arg, struct track_answer *a)
+{
+	struct rig *r = arg;
+
+	r->a = a;
+	r->ready++;
+}
+
+static void on_idle(void *arg)
+{
+	struct rig *r = arg;
+
+	r->idle++;
+}
+
+/* track_request() for a POST to target (routed as route): must wait, then
+ * hands over an answer (or NULL). */
+static struct track_answer *request_waits(struct rig *r, const char *route, const char *target)
+{
+	const struct route *rt = route_lookup(HTTP_POST, route);
+	struct track_answer *a = NULL;
+	struct track_wait *w = NULL;
+
+	assert_int_equal(track_request(r->t, rt, HTTP_POST, target, strlen(target), on_ready, r,
+				       &a, &w),
+			 1);
+	assert_null(a);
+	assert_non_null(w);
+	assert_int_equal(r->ready, 0); /* never from inside track_request() */
+	spin_until(&r->ready, 1);
+	return r->a;
+}
+
+/* The answer is over: the list after it runs on the loop, and the drain's
+ * track_when_idle() waits for it. */
+static void end_and_wait(struct rig *r, struct track_answer *a, int status)
+{
+	track_answer_end(r->t, a, status);
+	track_when_idle(r->t, on_idle, r);
+	spin_until(&r->idle, 1);
 }
 
 /* What the tracker keeps of a `docker tag` (target, HTTP status) between
@@ -261,29 +450,25 @@ static json_t *fake_images_now(void *arg)
 static void assert_tag(const char *before, const char *after, const char *target, int status,
 		       const char *want)
 {
-	json_t *labels = json_pack("{s:s}", "ci-wrap.session", "s1");
-	struct proxy_config cfg = { .images_now = fake_images_now,
-				    .rewrite = { .labels = labels } };
-	uint64_t created = 0;
-	struct track *t = track_new(EV_DEFAULT, &cfg, &created);
-	const struct route *r = route_lookup(HTTP_POST, "/images/x/tag");
+	const char *bodies[] = { before, after };
+	struct fake *f = fake_start(status / 100 == 2 ? 2 : 1, bodies);
 	struct track_answer *a;
+	struct rig r;
 	char *got;
 
-	images_answers[0] = before;
-	images_answers[1] = after;
-	images_calls = 0;
-	a = track_answer_begin(t, r, HTTP_POST, target, strlen(target));
+	rig_init(&r, f->path);
+	a = request_waits(&r, "/images/x/tag", target);
 	assert_non_null(a);
-	track_answer_bytes(t, a, status, "", 0);
-	track_answer_end(t, a, status);
-	got = json_dumps(json_object_get(track_result(t), "untag"), JSON_COMPACT);
+	track_answer_bytes(r.t, a, status, "", 0);
+	end_and_wait(&r, a, status);
+	assert_int_equal(f->served, f->n);
+	got = json_dumps(json_object_get(track_result(r.t), "untag"), JSON_COMPACT);
 	if (strcmp(got, want) != 0)
 		fail_msg("tag %s: kept %s, want %s", target, got, want);
-	assert_int_equal(created, 0);
+	assert_int_equal(r.created, 0);
 	free(got);
-	track_free(t);
-	json_decref(labels);
+	rig_free(&r);
+	fake_stop(f);
 }
 
 static void tags(void **state)
@@ -327,6 +512,214 @@ static void tags(void **state)
 	assert_tag(before, before, "/images/a/tag?repo=q", 404, "[]");
 }
 
+#define LIST_REQ "GET /images/json?all=1 HTTP/1.0"
+#define LOADED "{\"stream\":\"Loaded image: t:1\\n\"}\n"
+
+static void assert_images(struct rig *r, const char *want)
+{
+	assert_strings(json_object_get(track_result(r->t), "images"), want);
+}
+
+/* A load: the images are listed before it is forwarded and after its
+ * answer, each on the loop; what it named and is new is the session's. */
+static void load_async(void **state)
+{
+	const char *bodies[] = { "[{\"Id\":\"sha256:o\",\"RepoTags\":[\"o:1\"]}]",
+				 "[{\"Id\":\"sha256:o\",\"RepoTags\":[\"o:1\"]},"
+				 "{\"Id\":\"sha256:n\",\"RepoTags\":[\"t:1\"]}]" };
+	struct fake *f = fake_start(2, bodies);
+	struct track_answer *a;
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, f->path);
+	a = request_waits(&r, "/images/load", "/v1.41/images/load?quiet=1");
+	assert_non_null(a);
+	assert_int_equal(f->served, 1);
+	track_answer_bytes(r.t, a, 200, LOADED, strlen(LOADED));
+	track_answer_end(r.t, a, 200);
+	assert_images(&r, ""); /* not yet: the list after is asked on the loop */
+	track_when_idle(r.t, on_idle, &r);
+	assert_int_equal(r.idle, 0);
+	spin_until(&r.idle, 1);
+	assert_images(&r, "sha256:n");
+	assert_int_equal(r.created, 1);
+	assert_string_equal(f->req[0], LIST_REQ);
+	assert_string_equal(f->req[1], LIST_REQ);
+	rig_free(&r);
+	fake_stop(f);
+}
+
+/* The connection goes while the list before is in flight: the list is
+ * dropped (the daemon sees it closed), ready is never called. */
+static void wait_cancel(void **state)
+{
+	const char *bodies[] = { NULL };
+	struct fake *f = fake_start(1, bodies);
+	const struct route *rt = route_lookup(HTTP_POST, "/images/load");
+	struct track_answer *a = NULL;
+	struct track_wait *w = NULL;
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, f->path);
+	assert_int_equal(track_request(r.t, rt, HTTP_POST, S("/images/load"), on_ready, &r, &a, &w),
+			 1);
+	spin_until(&f->served, 1);
+	track_wait_cancel(w);
+	spin_until(&f->closed, 1);
+	for (int i = 0; i < 50; i++)
+		ev_run(EV_DEFAULT, EVRUN_NOWAIT);
+	assert_int_equal(r.ready, 0);
+	track_wait_cancel(NULL);
+	rig_free(&r);
+	fake_stop(f);
+}
+
+/* The list before fails: ready(NULL), the request goes untracked. The
+ * daemon cannot be reached: untracked at once. */
+static void list_fails(void **state)
+{
+	const char *bodies[] = { "HTTP/1.0 500 Internal Server Error\r\n\r\n{\"message\":\"x\"}",
+				 "{\"not\":\"a list\"}" };
+	struct fake *f = fake_start(2, bodies);
+	const struct route *rt = route_lookup(HTTP_POST, "/images/load");
+	struct track_answer *a = NULL;
+	struct track_wait *w = NULL;
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, f->path);
+	assert_null(request_waits(&r, "/images/load", "/images/load"));
+	r.ready = 0;
+	assert_null(request_waits(&r, "/images/x/tag", "/images/x/tag?repo=y"));
+	rig_free(&r);
+	fake_stop(f);
+
+	rig_init(&r, "/nonexistent/docker.sock");
+	assert_int_equal(track_request(r.t, rt, HTTP_POST, S("/images/load"), on_ready, &r, &a, &w),
+			 0);
+	assert_null(a);
+	assert_null(w);
+	assert_int_equal(r.ready, 0);
+	rig_free(&r);
+}
+
+/* The drain times out while the list after a load is in flight: it is cut
+ * (the daemon sees it closed), nothing is recorded, and track_free() after
+ * an uncut one leaks nothing. */
+static void after_list_cut(void **state)
+{
+	const char *bodies[] = { "[]", NULL };
+	struct fake *f;
+	struct track_answer *a;
+	struct rig r;
+
+	(void)state;
+	for (int cut = 0; cut < 2; cut++) {
+		f = fake_start(2, bodies);
+		rig_init(&r, f->path);
+		a = request_waits(&r, "/images/load", "/images/load");
+		track_answer_bytes(r.t, a, 200, LOADED, strlen(LOADED));
+		track_answer_end(r.t, a, 200);
+		track_when_idle(r.t, on_idle, &r);
+		spin_until(&f->served, 2);
+		assert_int_equal(r.idle, 0);
+		if (cut)
+			track_cancel(r.t);
+		else
+			track_free(r.t);
+		spin_until(&f->closed, 1);
+		assert_int_equal(r.idle, 0);
+		if (cut) {
+			assert_images(&r, "");
+			track_when_idle(r.t, on_idle, &r);
+			assert_int_equal(r.idle, 1); /* nothing left in flight */
+			track_free(r.t);
+		}
+		json_decref(r.labels);
+		fake_stop(f);
+	}
+}
+
+/* Without list_images, loads and tags are not tracked and nothing is
+ * asked; other answers are ready at once. */
+static void not_listed(void **state)
+{
+	const struct route *load = route_lookup(HTTP_POST, "/images/load");
+	const struct route *create = route_lookup(HTTP_POST, "/containers/create");
+	struct track_answer *a = NULL;
+	struct track_wait *w = NULL;
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, "/nonexistent/docker.sock");
+	r.cfg.list_images = false;
+	assert_int_equal(track_request(r.t, load, HTTP_POST, S("/images/load"), on_ready, &r, &a, &w),
+			 0);
+	assert_null(a);
+	assert_null(w);
+	assert_int_equal(track_request(r.t, create, HTTP_POST, S("/containers/create"), on_ready, &r,
+				       &a, &w),
+			 0);
+	assert_non_null(a);
+	assert_null(w);
+	track_answer_end(r.t, a, 500);
+	assert_int_equal(r.ready, 0);
+	rig_free(&r);
+}
+
+/* An image list longer than an inspect's cap (INSPECT_ANSWER_MAX) is read
+ * whole. */
+static void big_list(void **state)
+{
+	size_t n = 100000, len = 0;
+	char *after = malloc(n * 110 + 64);
+	const char *bodies[2] = { "[]", after };
+	struct fake *f;
+	struct track_answer *a;
+	struct rig r;
+
+	(void)state;
+	after[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(after + len, "{\"Id\":\"sha256:%064zx\",\"RepoTags\":[\"r%zu:1\"]},",
+				       i + 1, i);
+	len += (size_t)sprintf(after + len, "{\"Id\":\"sha256:n\",\"RepoTags\":[\"t:1\"]}]");
+	assert_true(len > INSPECT_ANSWER_MAX);
+	f = fake_start(2, bodies);
+	free(after); /* copied */
+	rig_init(&r, f->path);
+	a = request_waits(&r, "/images/load", "/images/load");
+	track_answer_bytes(r.t, a, 200, LOADED, strlen(LOADED));
+	end_and_wait(&r, a, 200);
+	assert_images(&r, "sha256:n");
+	rig_free(&r);
+	fake_stop(f);
+}
+
+/* The transitional track_answer_begin(): the list before is taken before
+ * it returns, on a loop of its own; the list after on the proxy's. */
+static void begin_blocking(void **state)
+{
+	const char *bodies[] = { "[]", "[{\"Id\":\"sha256:n\",\"RepoTags\":[\"t:1\"]}]" };
+	struct fake *f = fake_start(2, bodies);
+	const struct route *rt = route_lookup(HTTP_POST, "/images/load");
+	struct track_answer *a;
+	struct rig r;
+
+	(void)state;
+	rig_init(&r, f->path);
+	a = track_answer_begin(r.t, rt, HTTP_POST, S("/images/load"));
+	assert_non_null(a);
+	assert_int_equal(f->served, 1);
+	track_answer_bytes(r.t, a, 200, LOADED, strlen(LOADED));
+	end_and_wait(&r, a, 200);
+	assert_images(&r, "sha256:n");
+	rig_free(&r);
+	fake_stop(f);
+}
+
 static void created_id(void **state)
 {
 	json_t *c = parse("{\"Id\":\"abc\",\"Warnings\":[]}"), *s = parse("{\"ID\":\"svc\"}");
@@ -351,7 +744,13 @@ int main(void)
 		cmocka_unit_test(build_steps), cmocka_unit_test(load_diff),
 		cmocka_unit_test(created_id),  cmocka_unit_test(removals),
 		cmocka_unit_test(tag_refs),    cmocka_unit_test(tags),
+		cmocka_unit_test(load_async),  cmocka_unit_test(wait_cancel),
+		cmocka_unit_test(list_fails),  cmocka_unit_test(after_list_cut),
+		cmocka_unit_test(not_listed),  cmocka_unit_test(big_list),
+		cmocka_unit_test(begin_blocking),
 	};
+
+	cw_log_level = CW_LOG_QUIET; /* the failures tested warn */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
