@@ -14,6 +14,7 @@
 
 struct track_answer;
 struct track;
+struct track_wait;
 struct owner;
 struct owner_query;
 struct owner_refs;
@@ -131,6 +132,7 @@ struct conn {
 	uint64_t started_ms;	     /* when the request began (audit) */
 	const char *note;	     /* rewritten/refused reason (audit) */
 	struct track_answer *track;  /* reading the answer for what it made, or NULL */
+	struct track_wait *track_wait; /* REQ_CHECK: the image list a load or tag waits for */
 	struct owner_query *owner_q; /* REQ_CHECK: the ownership check in flight */
 	struct owner_refs *owner_refs; /* REQ_CHECK: checks of the objects a body names */
 	json_t *refs;		     /* the objects the rewritten body names, to check */

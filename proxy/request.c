@@ -1,10 +1,10 @@
 /* request.c - what a request means: its steps, and the reading of its
  * answer (request.h, relay.h).
  *
- * A head goes through route, policy, prune, ownership and forward; a body
- * to rewrite through body.c's steps once it is whole. The answer's hooks
- * feed what the session made to proxy/track.c and lists and events to
- * proxy/filter.c.
+ * A head goes through route, policy, prune, ownership, tracking and
+ * forward; a body to rewrite through body.c's steps once it is whole. The
+ * answer's hooks feed what the session made to proxy/track.c and lists
+ * and events to proxy/filter.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -150,6 +150,27 @@ static enum step_result step_owner(struct conn *c)
 	return rc == 1 ? STEP_WAIT : STEP_NEXT;
 }
 
+static void on_track_ready(void *arg, struct track_answer *a)
+{
+	struct conn *c = arg;
+
+	c->track_wait = NULL;
+	c->track = a;
+	request_step_done(c, 0, NULL);
+}
+
+/* Begin reading the answer for what the request makes (track.c); a load
+ * or a tag waits while the images are listed first. */
+static enum step_result step_track(struct conn *c)
+{
+	if (c->ufd < 0)
+		return STEP_NEXT; /* step_forward() refuses it */
+	return track_request(c->proxy->track, c->route, c->method, c->req.buf + c->head.url_off,
+			     c->head.url_len, on_track_ready, c, &c->track, &c->track_wait) == 1
+		       ? STEP_WAIT
+		       : STEP_NEXT;
+}
+
 /* The request target with its query rewritten, or NULL if unchanged. */
 static int rewrite_target(struct conn *c, char **target, size_t *target_len)
 {
@@ -225,8 +246,6 @@ static enum step_result step_forward(struct conn *c)
 		return STEP_STOP;
 	if (c->route->flags & ROUTE_DRAIN_WAIT)
 		c->proxy->stats.create_calls++;
-	c->track = track_answer_begin(c->proxy->track, c->route, c->method,
-				      head + c->head.url_off, c->head.url_len);
 	if (collect) {
 		/* The rewrite needs the head again once the body is in. */
 		c->body_head = xmalloc(c->head.len);
@@ -254,7 +273,7 @@ static enum step_result step_forward(struct conn *c)
 }
 
 static const request_step head_steps[] = {
-	step_route, step_policy, step_prune_nothing, step_owner, step_forward,
+	step_route, step_policy, step_prune_nothing, step_owner, step_track, step_forward,
 };
 
 static const request_step body_steps[] = {
@@ -291,6 +310,8 @@ void request_free(struct conn *c)
 {
 	owner_cancel(c->owner_q);
 	c->owner_q = NULL;
+	track_wait_cancel(c->track_wait);
+	c->track_wait = NULL;
 	body_release(c);
 	request_cycle_end(c);
 }

@@ -797,32 +797,6 @@ void track_wait_cancel(struct track_wait *w)
 	free(w);
 }
 
-static void keep_answer(void *arg, struct track_answer *a)
-{
-	*(struct track_answer **)arg = a;
-}
-
-struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
-					const char *target, size_t len)
-{
-	struct track_answer *a = answer_new(t, r, method, target, len), *got = NULL;
-	struct ev_loop *loop;
-
-	if (a == NULL || !needs_list(a))
-		return a;
-	loop = ev_loop_new(EVFLAG_AUTO);
-	if (loop == NULL) {
-		cw_warn("proxy: cannot list images before %s: no event loop; what it %s is not "
-			"undone", verb(a, false), verb(a, true));
-		answer_free(a);
-		return NULL;
-	}
-	if (wait_start(t, loop, a, keep_answer, &got) != NULL)
-		ev_run(loop, 0); /* until on_list_before() */
-	ev_loop_destroy(loop);
-	return got;
-}
-
 /* The image a line of a load's answer names, if it says one was loaded:
  * {"stream":"Loaded image: NAME\n"} or "Loaded image ID: sha256:...". */
 static const char *loaded_ref(const char *text, char *ref, size_t refsz)

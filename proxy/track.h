@@ -62,12 +62,6 @@ int track_request(struct track *t, const struct route *r, uint8_t method, const 
 /* Drop a wait (NULL: nothing); everything it held is freed. */
 void track_wait_cancel(struct track_wait *w);
 
-/* Transitional, for a relay that cannot hold a request yet: track_request()
- * that waits for the list on a loop of its own, so the proxy's stands still
- * for a daemon round trip. Goes once the relay calls track_request(). */
-struct track_answer *track_answer_begin(struct track *t, const struct route *r, uint8_t method,
-					const char *target, size_t len);
-
 /* Body bytes of the answer, chunked framing taken off; status is its HTTP
  * status. */
 void track_answer_bytes(struct track *t, struct track_answer *a, int status, const char *at,

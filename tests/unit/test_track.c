@@ -698,28 +698,6 @@ static void big_list(void **state)
 	fake_stop(f);
 }
 
-/* The transitional track_answer_begin(): the list before is taken before
- * it returns, on a loop of its own; the list after on the proxy's. */
-static void begin_blocking(void **state)
-{
-	const char *bodies[] = { "[]", "[{\"Id\":\"sha256:n\",\"RepoTags\":[\"t:1\"]}]" };
-	struct fake *f = fake_start(2, bodies);
-	const struct route *rt = route_lookup(HTTP_POST, "/images/load");
-	struct track_answer *a;
-	struct rig r;
-
-	(void)state;
-	rig_init(&r, f->path);
-	a = track_answer_begin(r.t, rt, HTTP_POST, S("/images/load"));
-	assert_non_null(a);
-	assert_int_equal(f->served, 1);
-	track_answer_bytes(r.t, a, 200, LOADED, strlen(LOADED));
-	end_and_wait(&r, a, 200);
-	assert_images(&r, "sha256:n");
-	rig_free(&r);
-	fake_stop(f);
-}
-
 static void created_id(void **state)
 {
 	json_t *c = parse("{\"Id\":\"abc\",\"Warnings\":[]}"), *s = parse("{\"ID\":\"svc\"}");
@@ -747,7 +725,6 @@ int main(void)
 		cmocka_unit_test(load_async),  cmocka_unit_test(wait_cancel),
 		cmocka_unit_test(list_fails),  cmocka_unit_test(after_list_cut),
 		cmocka_unit_test(not_listed),  cmocka_unit_test(big_list),
-		cmocka_unit_test(begin_blocking),
 	};
 
 	cw_log_level = CW_LOG_QUIET; /* the failures tested warn */
