@@ -2,7 +2,7 @@
  * client's byte stream as the proxy runs it (strict mode, paused at each
  * head and message end as proxy/relay.c parse_requests_from() does, each head
  * judged by http_check_framing() and route_canonical_path() as
- * request_routed() does) against a model of how the daemon's Go net/http
+ * head_complete() and request.c's step_route() do) against a model of how the daemon's Go net/http
  * server (moby 20.10: Go 1.13 to 1.19) frames the bytes the proxy forwards.
  *
  * The proxy relays a request's bytes as it parses them, so the daemon reads
@@ -211,7 +211,7 @@ static void px_begin(struct px *x, size_t at)
 	x->fr->forwarded = at; /* a head is forwarded only once routed */
 }
 
-/* request_routed(): the checks that refuse a head before a byte of it
+/* head_complete() and step_route(): the checks that refuse a head before a byte of it
  * reaches the daemon. Returns false if the proxy refuses it. */
 static bool px_routed(struct px *x, size_t start, size_t head_end)
 {
