@@ -27,10 +27,11 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../../common/util.h"
 #include "../../proxy/proxy.h"
 
 #define S(lit) lit, sizeof(lit) - 1
-#define SPINS 20000 /* loop iterations before giving up on bytes */
+#define WAIT_MS 10000 /* how long to wait for bytes before giving up */
 #define QUIET 200   /* iterations that must pass with nothing arriving */
 #define PEER_BUF (1 << 20)
 
@@ -123,7 +124,7 @@ static void peer_consume(struct peer *p, size_t n)
 /* Run the loop until p holds at least n bytes. */
 static void wait_bytes(struct rig *r, struct peer *p, size_t n)
 {
-	for (int i = 0; i < SPINS && p->len < n; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && p->len < n;) {
 		pump(r);
 		peer_poll(p);
 		if (p->eof && p->len < n)
@@ -139,7 +140,7 @@ static void send_bytes(struct rig *r, struct peer *p, const char *data, size_t l
 {
 	size_t off = 0;
 
-	for (int i = 0; off < len && i < SPINS; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; off < len && now_ms() < t_end;) {
 		ssize_t n = write(p->fd, data + off, len - off);
 
 		if (n > 0)
@@ -183,7 +184,7 @@ static void expect_quiet(struct rig *r, struct peer *p)
 /* p sees EOF with no more bytes. */
 static void expect_eof(struct rig *r, struct peer *p)
 {
-	for (int i = 0; i < SPINS && !p->eof; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && !p->eof;) {
 		pump(r);
 		peer_poll(p);
 	}
@@ -201,7 +202,7 @@ static void read_message(struct rig *r, struct peer *p, char **head, char **body
 	char *end = NULL, *cl;
 	size_t head_len;
 
-	for (int i = 0; i < SPINS; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end;) {
 		end = memmem(p->buf, p->len, "\r\n\r\n", 4);
 		if (end != NULL)
 			break;
@@ -285,7 +286,7 @@ static struct rig *rig_new_opts(bool upstream, bool connect_client, const struct
 	if (!connect_client)
 		return r;
 	r->client.fd = connect_unix(r->proxy_path);
-	for (int i = 0; i < SPINS && r->up.fd < 0 && upstream; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && r->up.fd < 0 && upstream;) {
 		pump(r);
 		r->up.fd = accept4(r->up_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	}
@@ -804,7 +805,7 @@ static void leading_crlf_rewritten(void **state)
 		 strlen(smuggled), smuggled);
 	send_str(r, &r->client, req);
 	/* What the daemon reads next, after the empty lines Go discards. */
-	for (int i = 0; i < SPINS && r->up.len < 8; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && r->up.len < 8;) {
 		pump(r);
 		peer_poll(&r->up);
 	}
@@ -909,7 +910,7 @@ static void leading_crlf_create(void **state)
 		 "\r\nPOST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %zu\r\n\r\n%s",
 		 strlen(create_body), create_body);
 	send_str(r, &r->client, req);
-	for (int i = 0; i < SPINS && r->up.len < 8; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && r->up.len < 8;) {
 		pump(r);
 		peer_poll(&r->up);
 	}
@@ -1041,7 +1042,7 @@ static void head_too_large_refused(void **state)
 	{
 		size_t off = 0;
 
-		for (int i = 0; i < SPINS && off < n && !r->client.eof; i++) {
+		for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && off < n && !r->client.eof;) {
 			ssize_t w = write(r->client.fd, req + off, n - off);
 
 			if (w > 0)
@@ -1482,7 +1483,7 @@ static void big_answer_backpressure(void **state)
 		ans[head_len + i] = (char)(i % 253);
 	/* The client does not read: the daemon's writes must stall, not
 	 * pile up in the proxy. */
-	for (int i = 0; i < SPINS && off < head_len + n; i++) {
+	for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && off < head_len + n;) {
 		ssize_t w = write(r->up.fd, ans + off, head_len + n - off);
 
 		if (w > 0)
@@ -1494,7 +1495,7 @@ static void big_answer_backpressure(void **state)
 	{
 		size_t got = off > 1000 ? 1000 : off;
 
-		for (int i = 0; i < SPINS && off < head_len + n; i++) {
+		for (uint64_t t_end = now_ms() + WAIT_MS; now_ms() < t_end && off < head_len + n;) {
 			ssize_t w = write(r->up.fd, ans + off, head_len + n - off);
 
 			if (w > 0)
