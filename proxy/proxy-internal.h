@@ -15,6 +15,7 @@
 struct track_answer;
 struct track;
 struct track_wait;
+struct buildctx;
 struct owner;
 struct owner_query;
 struct owner_refs;
@@ -136,6 +137,8 @@ struct conn {
 	struct owner_query *owner_q; /* REQ_CHECK: the ownership check in flight */
 	struct owner_refs *owner_refs; /* REQ_CHECK: checks of the objects a body names */
 	json_t *refs;		     /* the objects the rewritten body names, to check */
+	struct buildctx *buildctx;   /* a build's context read as it passes, or NULL */
+	const char *build_why;	     /* why it could not be read, or NULL */
 	char *held_mem[3];	     /* volume creates, head, body held back */
 	size_t held_len[3];	     /* their lengths */
 	struct answer_filter filter; /* the answer rewritten for isolation (filter.h) */

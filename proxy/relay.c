@@ -282,6 +282,8 @@ static int on_req_body(llhttp_t *parser, const char *at, size_t n)
 	struct conn *c = parser->data;
 	int status;
 
+	if (c->state == REQ_BODY && c->buildctx != NULL)
+		request_on_body(c, at, n);
 	if (c->state != REQ_BUFFER)
 		return 0;
 	status = body_collect(c, at, n);
@@ -577,6 +579,18 @@ static void conn_go_raw(struct conn *c)
 	proxy_audit(c->proxy, c);
 }
 
+/* A body a handler reads as it passes keeps its last bytes back until the
+ * handler's steps release them: the daemon acts on none of it before. */
+static bool tail_held(const struct conn *c, enum llhttp_errno e)
+{
+	return c->buildctx != NULL && e == HPE_PAUSED && c->event == PAUSE_MESSAGE;
+}
+
+void relay_release_tail(struct conn *c)
+{
+	c->req.p = c->req.parsed;
+}
+
 /* kick: llhttp must run once more with no bytes (a head was just routed). */
 static void parse_requests_from(struct conn *c, bool kick)
 {
@@ -601,7 +615,7 @@ static void parse_requests_from(struct conn *c, bool kick)
 		end = e == HPE_OK ? f->r : (size_t)(llhttp_get_error_pos(&c->req_parser) - f->buf);
 		c->req_bytes += end - f->parsed;
 		f->parsed = end;
-		if (c->state == REQ_BODY)
+		if (c->state == REQ_BODY && !tail_held(c, e))
 			f->p = end;
 		else if (c->state == REQ_BUFFER)
 			f->w = f->p = end;

@@ -37,6 +37,10 @@ void relay_head_replace(struct conn *c, char *head, size_t len);
  * collected (body.c) to be rewritten. */
 void relay_head_hold(struct conn *c);
 
+/* Release the body's last bytes, held back while a handler read the
+ * body as it passed (c->buildctx): the daemon may have it all now. */
+void relay_release_tail(struct conn *c);
+
 /* Queue heap blocks (taken over; NULL or empty ones skipped) for the
  * daemon, ahead of anything else of the request still in the buffer. */
 void relay_inject(struct conn *c, char *mem[3], const size_t len[3]);
@@ -68,6 +72,9 @@ static inline bool conn_dead(const struct conn *c)
 /* request.c: a request head is complete and framed; route it and send it
  * on, collect its body, wait, or refuse it. */
 void request_on_head(struct conn *c);
+/* request.c: a piece of a body relayed as it comes, for a handler that
+ * reads it on the way (c->buildctx). */
+void request_on_body(struct conn *c, const char *at, size_t n);
 /* request.c: the request is read whole. */
 void request_on_complete(struct conn *c);
 /* request.c: the request and its answer are done with. */

@@ -273,7 +273,8 @@ static enum step_result step_forward(struct conn *c)
 }
 
 static const request_step head_steps[] = {
-	step_route, step_policy, step_prune_nothing, step_owner, step_track, step_forward,
+	step_route, step_policy,      step_prune_nothing, step_owner,
+	step_track, build_base_begin, step_forward,
 };
 
 static const request_step body_steps[] = {
@@ -287,10 +288,22 @@ void request_on_head(struct conn *c)
 	steps_start(c, head_steps, ARRAY_SIZE(head_steps));
 }
 
+static const request_step build_steps[] = {
+	build_base_check,
+	build_base_release,
+};
+
+void request_on_body(struct conn *c, const char *at, size_t n)
+{
+	build_base_feed(c, at, n);
+}
+
 void request_on_complete(struct conn *c)
 {
 	if (c->state == REQ_BUFFER)
 		steps_start(c, body_steps, ARRAY_SIZE(body_steps));
+	else if (c->buildctx != NULL)
+		steps_start(c, build_steps, ARRAY_SIZE(build_steps));
 	else
 		relay_forwarded(c);
 }
@@ -313,6 +326,7 @@ void request_free(struct conn *c)
 	track_wait_cancel(c->track_wait);
 	c->track_wait = NULL;
 	body_release(c);
+	build_base_free(c);
 	request_cycle_end(c);
 }
 

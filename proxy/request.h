@@ -25,4 +25,12 @@ enum step_result body_send(struct conn *c);	  /* queue it for the daemon */
 /* body.c: free what a collected body holds (idempotent). */
 void body_release(struct conn *c);
 
+/* build-base.c: a build's context read as it passes (isolation), its base
+ * images checked once it is whole, then its held tail released. */
+enum step_result build_base_begin(struct conn *c);   /* a head step */
+void build_base_feed(struct conn *c, const char *at, size_t n);
+enum step_result build_base_check(struct conn *c);   /* the body's steps */
+enum step_result build_base_release(struct conn *c);
+void build_base_free(struct conn *c);		     /* idempotent */
+
 #endif

@@ -841,6 +841,32 @@ static void query_pair_parse(const char *raw, size_t len, struct query_pair *p)
 		p->key[0] = '\0';
 }
 
+char *rewrite_query_get(const char *query, size_t len, const char *key, size_t max)
+{
+	size_t i = 0;
+
+	while (query != NULL && i < len) {
+		const char *amp = memchr(query + i, '&', len - i);
+		size_t end = amp ? (size_t)(amp - query) : len;
+		struct query_pair p;
+		char *val;
+
+		query_pair_parse(query + i, end - i, &p);
+		i = end + 1;
+		if (strcmp(p.key, key) != 0)
+			continue;
+		if (p.val_len > max)
+			return NULL;
+		val = xmalloc(p.val_len + 1);
+		if (query_unescape(p.val, p.val_len, val, p.val_len + 1) < 0) {
+			free(val);
+			return NULL;
+		}
+		return val;
+	}
+	return xstrdup("");
+}
+
 bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value)
 {
 	size_t i = 0;

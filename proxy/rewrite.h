@@ -63,6 +63,10 @@ int rewrite_query(enum rewrite_kind kind, const struct rewrite_spec *spec, const
 /* Does the query (as Go's url.ParseQuery reads it) have a pair key=value? */
 bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value);
 
+/* The decoded value of the query's first key (Go's r.FormValue), malloc'd;
+ * "" when absent, NULL when it cannot be decoded or is over max bytes. */
+char *rewrite_query_get(const char *query, size_t len, const char *key, size_t max);
+
 /* The value of obj's last key folding to ascii_lower (Go: the last one
  * decoded wins), or NULL. */
 json_t *rewrite_folded_value(json_t *obj, const char *ascii_lower);

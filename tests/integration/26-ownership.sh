@@ -339,7 +339,26 @@ inner_a_net_vol_img() {
 	expect_api 404 "$imiss" POST "$v/images/$PB-img:1/tag?repo=$PA-tag&tag=2"
 	expect_api 404 "$imiss" DELETE "$v/images/$PB-img:1?force=1"
 	expect_api 404 "No such image: $B_IMG_ID" DELETE "$v/images/$B_IMG_ID?force=1"
+	a_build_from_b "$imiss"
 	end_checks "in session A"
+}
+
+# A build FROM B's image, however the Dockerfile names it: answered as for a
+# missing image before the daemon builds a step.
+a_build_from_b() { # MESSAGE
+	local ctx=$WORK/from-b b=(env DOCKER_BUILDKIT=0 docker build -q "${TL[@]}")
+	mkdir -p "$ctx"
+	printf 'FROM %s\nRUN touch /a-ran\n' "$PB-img:1" >"$ctx/Dockerfile"
+	printf '# escape=`\nARG BASE=%s\nFROM --platform=linux/amd64 $BASE AS base\nFROM base\n' "$PB-img:1" >"$ctx/Dockerfile.arg"
+	printf 'ARG BASE\nFROM ${BASE:-%s}\n' "$IMG" >"$ctx/Dockerfile.buildarg"
+	expect_missing "$1" "${b[@]}" "$ctx"
+	expect_missing "$1" "${b[@]}" --compress "$ctx"
+	expect_missing "$1" "${b[@]}" -f "$ctx/Dockerfile.arg" "$ctx"
+	expect_missing "$1" "${b[@]}" --build-arg "BASE=$PB-img:1" -f "$ctx/Dockerfile.buildarg" "$ctx"
+	expect_missing "$1" "${b[@]}" - <"$ctx/Dockerfile"
+	expect_missing "No such image: ${B_IMG_ID#sha256:}" "${b[@]}" - <<<"FROM ${B_IMG_ID#sha256:}"
+	# The same Dockerfile with B's image left out builds.
+	expect_ok "docker build FROM the test image with a build arg" "${b[@]}" -f "$ctx/Dockerfile.buildarg" "$ctx"
 }
 
 t_other_net_vol_img() {
