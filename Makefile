@@ -25,7 +25,7 @@ endif
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat=2
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson libcurl 2>/dev/null)
 # libcurl: headers only; launcher/docker.c dlopen()s it when teardown needs it.
-DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null) -lm -ldl -pthread
+DEPS_LIBS := -lev -lcgroup $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null) -lz -lm -ldl -pthread
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -I$(BUILD) \
 	-I$(LLHTTP_INC) $(DEPS_CFLAGS) -MMD -MP
 

@@ -32,7 +32,7 @@ fi
 # Every module but the launcher's main(), which would clash with libFuzzer's.
 mapfile -t srcs < <(ls common/*.c proxy/*.c launcher/*.c cgroup/*.c 2>/dev/null |
 	grep -v '^launcher/main\.c$')
-libs="-lev $($PKG_CONFIG --libs jansson libcurl) -lm"
+libs="-lev $($PKG_CONFIG --libs jansson libcurl) -lz -lm"
 # Libraries the modules may use beyond the request path (the pool's
 # libcgroup); linked only if present, and only if needed.
 for lib in cgroup; do
