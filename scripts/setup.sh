@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-	gcc make pkg-config libev-dev libjansson-dev libcurl4-openssl-dev
+	gcc make pkg-config libev-dev libjansson-dev libcurl4-openssl-dev zlib1g-dev
 	libcgroup-dev node-llhttp libcmocka-dev docker.io busybox-static socat
 	haproxy python3-docker docker-compose clang libclang-rt-14-dev jq curl
 	procps iproute2 util-linux cgroup-tools libsystemd-dev
