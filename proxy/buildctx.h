@@ -30,7 +30,9 @@ struct buildctx *buildctx_new(const char *dockerfile, json_t *buildargs);
 /* Body bytes as they pass (HTTP framing already taken off). 0: go on; -1:
  * the context cannot be read (bzip2/xz compression, not a tar, a Dockerfile
  * over BUILDCTX_DOCKERFILE_MAX, ...), *why set to a static message. After -1
- * or after the archive's end, further bytes are skipped cheaply. */
+ * (each later call: -1 again, same *why) or after the archive's end, further
+ * bytes are skipped cheaply; the archive is read to its end, as the last
+ * entry named like the Dockerfile wins. */
 int buildctx_feed(struct buildctx *b, const char *at, size_t n, const char **why);
 
 /* The body is whole: a new JSON array of the image references the FROM lines
