@@ -44,6 +44,10 @@ enum step_result build_base_begin(struct conn *c)
 
 	if (c->proxy->cfg.isolation_off || c->route->query != REWRITE_BUILD_QUERY)
 		return STEP_NEXT;
+	/* BuildKit (only with --allow-buildkit) sends its Dockerfile over its
+	 * own session, not in the body: the operator's choice, not checked. */
+	if (rewrite_query_has(query, qlen, "version", "2"))
+		return STEP_NEXT;
 	remote = rewrite_query_get(query, qlen, "remote", PATH_MAX);
 	dockerfile = rewrite_query_get(query, qlen, "dockerfile", PATH_MAX);
 	args = rewrite_query_get(query, qlen, "buildargs", BUILDARGS_MAX);
