@@ -33,9 +33,8 @@ struct owner_refs;
  * (JSON_PARSER_MAX_DEPTH). */
 #define FILTER_DEPTH_MAX 2048
 /* Nesting levels whose role in the list is kept: the wrapper, the list, an
- * item and the objects on the way to its labels are all above this. */
+ * item and the objects on the way to its labels all lie within this many. */
 #define FILTER_ROLE_DEPTH 8
-
 /* Keys on the way from a list item to its labels, at most. */
 #define FILTER_PATH_MAX 4
 
@@ -64,7 +63,7 @@ struct list_scan {
 	int path_n;		/* their number ("Spec.Labels": 2) */
 	const char *session;	/* our ci-wrap.session value */
 	bool verbatim;		/* bytes outside the list: copied out as they come */
-	bool in_item;		/* an item is being read (af->body holds its start) */
+	bool in_item;		/* an item is being read (af->body: its earlier pieces) */
 	uint16_t item_depth;	/* the depth of its list */
 	int owner;		/* its enum owner_class so far */
 	bool item_long;		/* it outgrew FILTER_ITEM_MAX: left out */
