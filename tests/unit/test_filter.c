@@ -22,6 +22,10 @@ static struct proxy_config cfg;
 static struct proxy proxy;
 static struct conn conn;
 
+/* Is the connection to close once the answer is out? The one thing of the
+ * relay's that the filter sets. */
+#define CONN_CLOSES(c) ((c)->close_after)
+
 /* What the client got for one answer. */
 struct got {
 	int status;	 /* of the head */
@@ -96,7 +100,7 @@ static void run(const char *path, const char *body, size_t len, const size_t *cu
 	size_t off = 0, n;
 	char *out;
 
-	conn.close_after = false;
+	conn = (struct conn){ .proxy = &proxy }; /* a connection of its own */
 	filter_begin(&conn, HTTP_GET, path);
 	assert_int_equal(filter_hold(&conn), FILTER_HOLD);
 	filter_head(&conn, 200, false);
@@ -109,7 +113,7 @@ static void run(const char *path, const char *body, size_t len, const size_t *cu
 	out = filter_take_output(&conn, &n);
 	filter_reset(&conn);
 	parse_answer(out, n, g);
-	g->closed = conn.close_after;
+	g->closed = CONN_CLOSES(&conn);
 	free(out);
 	assert_int_equal(proxy.body_bytes, 0);
 }
