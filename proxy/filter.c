@@ -35,6 +35,7 @@ void filter_begin(struct conn *c, uint8_t method, const char *canonical)
 
 	af->list = owner_list_kind(method, canonical);
 	af->events = method == HTTP_GET && strcmp(canonical, "/events") == 0;
+	af->http10 = c->head.framing.major == 1 && c->head.framing.minor == 0;
 }
 
 static bool wanted(const struct answer_filter *af)
@@ -50,6 +51,29 @@ static void emit(struct answer_filter *af, const char *data, size_t len)
 	}
 	memcpy(af->out + af->out_len, data, len);
 	af->out_len += len;
+}
+
+/* Our head for a filtered answer: chunked, or for HTTP/1.0 (which has no
+ * chunks) a body that ends when the connection closes. */
+static void emit_head(struct conn *c)
+{
+	static const char chunked[] = HEAD_CHUNKED;
+	static const char until_close[] = HEAD_COMMON "Connection: close\r\n\r\n";
+	struct answer_filter *af = &c->filter;
+
+	if (af->http10) {
+		emit(af, until_close, sizeof(until_close) - 1);
+		conn_close_after(c);
+	} else {
+		emit(af, chunked, sizeof(chunked) - 1);
+	}
+}
+
+/* The end of a filtered answer: the last chunk (none for HTTP/1.0). */
+static void emit_last(struct answer_filter *af)
+{
+	if (!af->http10)
+		emit(af, "0\r\n\r\n", 5);
 }
 
 /* Grow the collected body by n, within the proxy's budget; false if not. */
@@ -89,9 +113,10 @@ static void emit_event(struct answer_filter *af, const char *line, size_t len)
 	char size[32];
 	int n = snprintf(size, sizeof(size), "%zx\r\n", len + 1);
 
-	emit(af, size, (size_t)n);
+	if (!af->http10)
+		emit(af, size, (size_t)n);
 	emit(af, line, len);
-	emit(af, "\n\r\n", 3);
+	emit(af, "\n\r\n", af->http10 ? 1 : 3);
 }
 
 static bool events_feed(struct conn *c, const char *at, size_t n);
@@ -174,15 +199,17 @@ static bool events_feed(struct conn *c, const char *at, size_t n)
 
 /* Bytes of a list answer for the client: our head first, then one chunk per
  * piece of the daemon's answer that had something to send. */
-static void out_put(struct answer_filter *af, const char *data, size_t len)
+static void out_put(struct conn *c, const char *data, size_t len)
 {
+	struct answer_filter *af = &c->filter;
+
 	if (len == 0)
 		return;
 	if (!af->head_sent) {
-		emit(af, HEAD_CHUNKED, strlen(HEAD_CHUNKED));
+		emit_head(c);
 		af->head_sent = true;
 	}
-	if (af->chunk_at == SIZE_MAX) {
+	if (af->chunk_at == SIZE_MAX && !af->http10) {
 		af->chunk_at = af->out_len;
 		emit(af, "00000000\r\n", CHUNK_HEAD); /* its size, once known */
 	}
@@ -352,8 +379,8 @@ static void item_end(struct conn *c, struct piece *p, size_t end)
 	if (s->owner == OWNER_OTHER)
 		return;
 	if (s->kept)
-		out_put(af, ",", 1);
-	out_put(af, item, len);
+		out_put(c, ",", 1);
+	out_put(c, item, len);
 	s->kept = true;
 }
 
@@ -384,7 +411,7 @@ static void container_open(struct conn *c, struct piece *p, size_t i, bool objec
 		s->roles[s->depth] = (uint8_t)role;
 	s->state = object ? SCAN_KEY_FIRST : SCAN_FIRST;
 	if (role == ROLE_LIST) {
-		out_put(&c->filter, p->at + p->from, i + 1 - p->from);
+		out_put(c, p->at + p->from, i + 1 - p->from);
 		s->verbatim = false;
 		s->kept = false;
 	}
@@ -788,7 +815,7 @@ static void list_feed(struct conn *c, const char *at, size_t n)
 			scan_fail(s);
 	}
 	if (s->verbatim)
-		out_put(af, at + p.from, n - p.from);
+		out_put(c, at + p.from, n - p.from);
 	else if (s->in_item)
 		item_collect(c, at + p.from, n - p.from);
 	chunk_close(af);
@@ -826,7 +853,7 @@ static void list_end(struct conn *c)
 
 	chunk_close(af);
 	if (af->scan.state == SCAN_DONE) {
-		emit(af, "0\r\n\r\n", 5);
+		emit_last(af);
 		return;
 	}
 	cw_verbose("proxy: the daemon's list is not JSON or ends early: "
@@ -851,7 +878,7 @@ void filter_head(struct conn *c, int status, bool head_request)
 	af->decided = true;
 	af->active = status == 200 && !head_request;
 	if (af->active && af->events)
-		emit(af, HEAD_CHUNKED, strlen(HEAD_CHUNKED));
+		emit_head(c);
 	else if (af->active)
 		list_begin(c);
 }
@@ -875,7 +902,7 @@ void filter_end(struct conn *c)
 	if (!af->active)
 		return;
 	if (af->events)
-		emit(af, "0\r\n\r\n", 5);
+		emit_last(af);
 	else
 		list_end(c);
 	body_drop(c);

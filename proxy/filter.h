@@ -73,6 +73,7 @@ struct list_scan {
 struct answer_filter {
 	enum resource_kind list; /* a list of this kind, or RESOURCE_NONE */
 	bool events;		 /* the event stream */
+	bool http10;		 /* an HTTP/1.0 request: no chunks, the answer ends at close */
 	bool decided;		 /* the answer's head was parsed */
 	bool active;		 /* its body is being filtered (a 200) */
 	char *body;		 /* the current list item so far, or the current event */

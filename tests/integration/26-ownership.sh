@@ -404,6 +404,10 @@ inner_a_lists() {
 	check_list "docker ps -a" "$(docker ps -aq --no-trunc)" "$A_OWN_CTR" "$A_OWN_STOPPED" "$O_RUN_ID" "$O_STOPPED_ID" -- \
 		"$B_CTR_ID" "$B_STOPPED_ID"
 	check_list "docker ps" "$(docker ps -q --no-trunc)" "$A_OWN_CTR" "$O_RUN_ID" -- "$B_CTR_ID"
+	# An HTTP/1.0 client gets the list without chunks, ended by the close.
+	check_list "GET /containers/json over HTTP/1.0" \
+		"$(curl -s -0 --max-time 5 --unix-socket "$(proxy_socket)" 'http://docker/v1.41/containers/json?all=1' | jq -r '.[].Id')" \
+		"$A_OWN_CTR" "$O_RUN_ID" -- "$B_CTR_ID"
 	check_list "docker ps -a (names)" "$(docker ps -a --format '{{.Names}}')" "$PA-own-ctr" "$PO-run" -- \
 		"$PB-ctr" "$PB-stopped"
 	check_list "docker network ls" "$(docker network ls -q --no-trunc)" "$A_OWN_NET" "$O_NET_ID" -- "$B_NET_ID"

@@ -206,6 +206,33 @@ static void items_kept_and_left_out(void **state)
 		    "[]");
 }
 
+/* An HTTP/1.0 client has no chunks: the list comes plain, up to the close. */
+static void http10_list_unchunked(void **state)
+{
+	static const char body[] = "[{\"Id\":\"a\",\"Labels\":{\"ci-wrap.session\":\"s2\"}},"
+				   "{\"Id\":\"b\",\"Labels\":{\"ci-wrap.session\":\"s1\"}}]\n";
+	char *out;
+	size_t n;
+
+	(void)state;
+	conn = (struct conn){ .proxy = &proxy };
+	conn.head.framing.major = 1;
+	conn.head.framing.minor = 0;
+	filter_begin(&conn, HTTP_GET, "/containers/json");
+	filter_head(&conn, 200, false);
+	assert_false(filter_body(&conn, body, 30));
+	assert_false(filter_body(&conn, body + 30, sizeof(body) - 1 - 30));
+	filter_end(&conn);
+	out = filter_take_output(&conn, &n);
+	filter_reset(&conn);
+	assert_true(CONN_CLOSES(&conn));
+	assert_non_null(strstr(out, "Connection: close\r\n\r\n"));
+	assert_null(memmem(out, n, "chunked", 7));
+	assert_string_equal(strstr(out, "\r\n\r\n") + 4,
+			    "[{\"Id\":\"b\",\"Labels\":{\"ci-wrap.session\":\"s1\"}}]\n");
+	free(out);
+}
+
 static void empty_lists(void **state)
 {
 	(void)state;
@@ -507,6 +534,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(items_kept_and_left_out),
 		cmocka_unit_test(empty_lists),
+		cmocka_unit_test(http10_list_unchunked),
 		cmocka_unit_test(strings_that_look_like_structure),
 		cmocka_unit_test(nested_objects),
 		cmocka_unit_test(label_locations),
