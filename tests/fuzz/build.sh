@@ -3,11 +3,13 @@
 # (parse, route, rewrite of one request), fuzz_relay (a client's byte
 # stream through the real relay to a model of the daemon's Go server) and
 # fuzz_framing (llhttp's framing of a byte stream, as the proxy runs it,
-# against a model of Go's net/http framing). With
+# against a model of Go's net/http framing) and fuzz_buildctx (a build
+# context read as it streams, whatever its cut points). With
 # "run SECONDS [TARGET] [libFuzzer flags...]" run TARGET (fuzz_request by
 # default) that long on its seeds, tests/fuzz/corpus (fuzz_request) or
 # tests/fuzz/corpus-relay (fuzz_relay) or tests/fuzz/corpus-framing
-# (fuzz_framing); new inputs go to
+# (fuzz_framing) or tests/fuzz/corpus-buildctx (fuzz_buildctx, without the
+# HTTP dictionary); new inputs go to
 # build/fuzz/corpus-TARGET, crashes to build/fuzz/crash-*. Needs clang with
 # the compiler-rt fuzzer runtime (Debian: clang, libclang-rt-dev).
 #
@@ -62,7 +64,7 @@ for src in "${srcs[@]}" "$LLHTTP_SRC"/*.c; do
 	fi
 	objs+=("$obj")
 done
-for target in fuzz_request fuzz_relay fuzz_framing; do
+for target in fuzz_request fuzz_relay fuzz_framing fuzz_buildctx; do
 	# shellcheck disable=SC2086
 	"$CC" $cflags -Wall -Wextra -Werror $SAN -o "$OUT/$target" "tests/fuzz/$target.c" \
 		"${objs[@]}" $libs
@@ -80,9 +82,14 @@ if [[ ${1:-} == run ]]; then
 	seeds=tests/fuzz/corpus
 	[[ $target == fuzz_relay ]] && seeds=tests/fuzz/corpus-relay
 	[[ $target == fuzz_framing ]] && seeds=tests/fuzz/corpus-framing
+	dict=(-dict=tests/fuzz/http.dict)
+	if [[ $target == fuzz_buildctx ]]; then
+		seeds=tests/fuzz/corpus-buildctx
+		dict=()
+	fi
 	mkdir -p "$OUT/corpus-$target"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		"$OUT/$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
-		-dict=tests/fuzz/http.dict -artifact_prefix="$OUT/" -print_final_stats=1 \
+		${dict[@]+"${dict[@]}"} -artifact_prefix="$OUT/" -print_final_stats=1 \
 		"$@" "$OUT/corpus-$target" "$seeds"
 fi
