@@ -477,6 +477,27 @@ static void gzip_context(void **state)
 	free(t.p);
 }
 
+/* Go's tar reader stops at the end blocks and never reads on to the gzip
+ * trailer; without end blocks the trailer is read and checked. */
+static void gzip_trailer_after_end(void **state)
+{
+	struct tarb t = ctx_with("FROM gz\n"), open = {0};
+
+	(void)state;
+	struct tarb z = gzip_of(t.p, t.n);
+	z.p[z.n - 1] ^= 0x40; /* ISIZE */
+	expect(z.p, z.n, NULL, NULL, "[\"gz\"]");
+	tb_file(&open, "Dockerfile", '0', "FROM gz\n");
+	struct tarb zo = gzip_of(open.p, open.n);
+	expect(zo.p, zo.n, NULL, NULL, "[\"gz\"]");
+	zo.p[zo.n - 8] ^= 0x40; /* CRC */
+	expect(zo.p, zo.n, NULL, NULL, "!corrupt");
+	free(z.p);
+	free(zo.p);
+	free(open.p);
+	free(t.p);
+}
+
 static void compressions_refused(void **state)
 {
 	const char *why = NULL;
@@ -570,6 +591,7 @@ int main(void)
 		cmocka_unit_test(base256_size),
 		cmocka_unit_test(tar_formats),
 		cmocka_unit_test(gzip_context),
+		cmocka_unit_test(gzip_trailer_after_end),
 		cmocka_unit_test(compressions_refused),
 		cmocka_unit_test(malformed),
 		cmocka_unit_test(oversize_dockerfile),
