@@ -3,14 +3,16 @@
 # (parse, route, rewrite of one request), fuzz_relay (a client's byte
 # stream through the real relay to a model of the daemon's Go server),
 # fuzz_framing (llhttp's framing of a byte stream, as the proxy runs it,
-# against a model of Go's net/http framing) and fuzz_filter (a list answer
+# against a model of Go's net/http framing), fuzz_filter (a list answer
 # streamed through the isolation filter in pieces, against jansson and
-# owner_list_filter() on the whole). With
+# owner_list_filter() on the whole) and fuzz_buildctx (a build context read
+# as it streams, whatever its cut points). With
 # "run SECONDS [TARGET] [libFuzzer flags...]" run TARGET (fuzz_request by
 # default) that long on its seeds, tests/fuzz/corpus (fuzz_request) or
 # tests/fuzz/corpus-relay (fuzz_relay) or tests/fuzz/corpus-framing
 # (fuzz_framing) or tests/fuzz/corpus-filter (fuzz_filter, with a JSON
-# dictionary instead of the HTTP one); new inputs go to
+# dictionary instead of the HTTP one) or tests/fuzz/corpus-buildctx
+# (fuzz_buildctx, without a dictionary); new inputs go to
 # build/fuzz/corpus-TARGET, crashes to build/fuzz/crash-*. Needs clang with
 # the compiler-rt fuzzer runtime (Debian: clang, libclang-rt-dev).
 #
@@ -65,7 +67,7 @@ for src in "${srcs[@]}" "$LLHTTP_SRC"/*.c; do
 	fi
 	objs+=("$obj")
 done
-for target in fuzz_request fuzz_relay fuzz_framing fuzz_filter; do
+for target in fuzz_request fuzz_relay fuzz_framing fuzz_filter fuzz_buildctx; do
 	# shellcheck disable=SC2086
 	"$CC" $cflags -Wall -Wextra -Werror $SAN -o "$OUT/$target" "tests/fuzz/$target.c" \
 		"${objs[@]}" $libs
@@ -83,20 +85,23 @@ if [[ ${1:-} == run ]]; then
 	seeds=tests/fuzz/corpus
 	[[ $target == fuzz_relay ]] && seeds=tests/fuzz/corpus-relay
 	[[ $target == fuzz_framing ]] && seeds=tests/fuzz/corpus-framing
-	dict=tests/fuzz/http.dict
+	dict=(-dict=tests/fuzz/http.dict)
 	if [[ $target == fuzz_filter ]]; then
 		seeds=tests/fuzz/corpus-filter
-		dict=$OUT/json.dict
+		dict=(-dict="$OUT/json.dict")
 		# The label paths' keys, spellings jansson decodes to them, and
 		# the grammar's edges.
 		printf '%s\n' '"\"ci-wrap.session\":"' '"\"s1\""' '"\"s2\""' '"\"Labels\":"' \
 			'"\"Spec\":"' '"\"Volumes\":"' '"ci-wrap\\u002esession"' '"\\u0073"' \
 			'"\\ud83d\\ude00"' '"\\u0000"' '"\xc3\xa9"' '"\xf0\x9f\x98\x80"' '"true"' \
-			'"false"' '"null"' '"-0.5e+3"' '"{}"' '"[]"' '",{"' '"},"' >"$dict"
+			'"false"' '"null"' '"-0.5e+3"' '"{}"' '"[]"' '",{"' '"},"' >"$OUT/json.dict"
+	elif [[ $target == fuzz_buildctx ]]; then
+		seeds=tests/fuzz/corpus-buildctx
+		dict=()
 	fi
 	mkdir -p "$OUT/corpus-$target"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		"$OUT/$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
-		-dict="$dict" -artifact_prefix="$OUT/" -print_final_stats=1 \
+		${dict[@]+"${dict[@]}"} -artifact_prefix="$OUT/" -print_final_stats=1 \
 		"$@" "$OUT/corpus-$target" "$seeds"
 fi
