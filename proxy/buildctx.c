@@ -15,6 +15,12 @@
 #define SPECIAL_MAX (1 << 20)   /* Go archive/tar's limit on 'x', 'g', 'L', 'K' data */
 #define LINKS_MAX 1024          /* distinct link basenames remembered */
 #define ZOUT 16384              /* inflate output per step */
+/* What the gzip data read so far may inflate to: this many times it, plus
+ * ZSLACK. The context is read on the proxy's event loop; a gzip bomb
+ * (deflate reaches 1032:1) must not hold it for more than milliseconds a
+ * feed. */
+#define ZRATIO_MAX 64
+#define ZSLACK (1u << 20)
 
 _Static_assert(BUILDCTX_IMAGES_MAX == DOCKERFILE_IMAGES_MAX, "one limit, told twice");
 
@@ -50,6 +56,7 @@ struct buildctx {
 	int z_live;                   /* z was initialised */
 	int z_end;                    /* a gzip member just ended */
 	unsigned char *zout;          /* inflate output buffer (ZOUT bytes) */
+	uint64_t zin, zout_total;     /* gzip bytes read, and what they inflated to */
 	enum tar_state ts;            /* tar reader state */
 	unsigned char hdr[512];       /* the header block being read */
 	size_t nhdr;                  /* bytes in hdr */
@@ -653,9 +660,16 @@ static int tar_consume(struct buildctx *b, const unsigned char *p, size_t n)
 
 static int gzip_consume(struct buildctx *b, const unsigned char *p, size_t n)
 {
+	uint64_t in0 = b->zin;
+
 	b->z.next_in = (unsigned char *)p;
 	b->z.avail_in = (uInt)n;
 	while (b->ts != T_END && (b->z.avail_in > 0 || b->z.avail_out == 0)) {
+		b->zin = in0 + (n - b->z.avail_in);
+		if (b->zout_total > b->zin * ZRATIO_MAX + ZSLACK) {
+			b->err = BUILDCTX_RATIO_ERR;
+			return -1;
+		}
 		if (b->z_end) {
 			/* Go's gzip reader reads concatenated members as one stream. */
 			inflateReset(&b->z);
@@ -665,6 +679,8 @@ static int gzip_consume(struct buildctx *b, const unsigned char *p, size_t n)
 		b->z.avail_out = ZOUT;
 		int rc = inflate(&b->z, Z_NO_FLUSH);
 		size_t got = ZOUT - b->z.avail_out;
+
+		b->zout_total += got;
 		if (got && tar_consume(b, b->zout, got) < 0)
 			return -1;
 		/* Go's tar reader stops at the end blocks, so dockerd never reads

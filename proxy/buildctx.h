@@ -43,6 +43,10 @@ json_t *buildctx_images(struct buildctx *b, const char **why);
 
 void buildctx_free(struct buildctx *b);
 
+/* The refusal of a gzip context that inflates past 64 times its size plus
+ * 1 MiB (where it is told depends on how the body was cut). */
+#define BUILDCTX_RATIO_ERR \
+	"the build context inflates to more than 64 times its gzip size, more than ci-wrap reads"
 #define BUILDCTX_DOCKERFILE_MAX (1024 * 1024)
 
 /* More distinct base images than this in one Dockerfile is refused. */

@@ -62,6 +62,12 @@ static void result_take(struct result *r, json_t *images, const char *why)
 
 static int result_same(const struct result *a, const struct result *b)
 {
+	/* How much of a gzip bomb is read before the ratio trips depends on
+	 * where the body was cut: a refusal at one cut may be images or a
+	 * later refusal at another. */
+	if ((a->why && strcmp(a->why, BUILDCTX_RATIO_ERR) == 0) ||
+	    (b->why && strcmp(b->why, BUILDCTX_RATIO_ERR) == 0))
+		return 1;
 	if (a->json || b->json)
 		return a->json && b->json && strcmp(a->json, b->json) == 0;
 	return strcmp(a->why, b->why) == 0;

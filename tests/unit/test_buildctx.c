@@ -477,6 +477,32 @@ static void gzip_context(void **state)
 	free(t.p);
 }
 
+/* A gzip bomb (8 MiB of zeros after the Dockerfile, a few KiB compressed)
+ * is refused before it is inflated whole: the context is read on the
+ * proxy's event loop. */
+static void gzip_bomb_refused(void **state)
+{
+	const size_t zeros = 8u << 20;
+	struct tarb t = {0};
+	unsigned char *big = calloc(1, zeros);
+	const char *why = NULL;
+
+	(void)state;
+	tb_file(&t, "Dockerfile", '0', "FROM gz\n");
+	tb_header(&t, "zeros", '0', zeros, "ustar");
+	tb_put(&t, big, zeros);
+	tb_end(&t);
+	struct tarb z = gzip_of(t.p, t.n);
+	assert_true(z.n * 64 + (1u << 20) < t.n); /* a bomb by the rule */
+	struct buildctx *b = buildctx_new(NULL, NULL);
+	assert_int_equal(buildctx_feed(b, (const char *)z.p, z.n, &why), -1);
+	assert_string_equal(why, BUILDCTX_RATIO_ERR);
+	buildctx_free(b);
+	free(big);
+	free(z.p);
+	free(t.p);
+}
+
 /* Go's tar reader stops at the end blocks and never reads on to the gzip
  * trailer; without end blocks the trailer is read and checked. */
 static void gzip_trailer_after_end(void **state)
@@ -592,6 +618,7 @@ int main(void)
 		cmocka_unit_test(tar_formats),
 		cmocka_unit_test(gzip_context),
 		cmocka_unit_test(gzip_trailer_after_end),
+		cmocka_unit_test(gzip_bomb_refused),
 		cmocka_unit_test(compressions_refused),
 		cmocka_unit_test(malformed),
 		cmocka_unit_test(oversize_dockerfile),
