@@ -46,7 +46,10 @@ start_live_sessions() {
 	"$CI_WRAP" -q --grace "$GRACE" --no-cgroup -- sh -c '
 		docker volume create >/dev/null || exit 9
 		echo "$CI_WRAP_SESSION" >"$WORK/b"; exec sleep 120' 2>"$WORK/b.err" &
-	bash -c 'eval "$("$CI_WRAP" start --grace 1s)" || exit 99
+	# (start's status is checked on its own: `eval "$(start)" || ...` would
+	# see eval's, which is 0 for an empty output.)
+	bash -c 'env=$("$CI_WRAP" start --grace 1s) || exit 99
+		eval "$env"; [ -n "$CI_WRAP_SESSION" ] || exit 98
 		echo "$$" >"$WORK/c.pid"; echo "$CI_WRAP_SESSION" >"$WORK/c"; exec sleep 120' \
 		2>"$WORK/c.err" &
 	wait_until 30 eval 'test -s "$WORK/a" && test -s "$WORK/b" && test -s "$WORK/c"' ||
