@@ -51,6 +51,10 @@ char *xstrdup(const char *s);
 /* write() all of buf, retrying on EINTR; -1 with errno on failure. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* A connected UNIX stream socket to path (close-on-exec; non-blocking if
+ * asked), or -1 with errno. */
+int unix_connect(const char *path, bool nonblock);
+
 /* Read a whole small file into a NUL-terminated buffer; NULL with errno. */
 char *read_small_file(const char *path, size_t max);
 

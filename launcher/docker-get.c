@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/util.h"
@@ -23,18 +22,14 @@
 
 static int open_get(const char *socket_path, struct docker_get *g, struct cw_error *err)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char req[1024];
 	int len;
 
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
-		return cw_error_set(err, ENAMETOOLONG, "daemon socket %s", socket_path);
-	strcpy(addr.sun_path, socket_path);
 	len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: docker\r\n\r\n", g->path);
 	if (len < 0 || (size_t)len >= sizeof(req))
 		return cw_error_set(err, E2BIG, "GET %s: path too long", g->path);
-	g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g->fd < 0 || connect(g->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+	g->fd = unix_connect(socket_path, false);
+	if (g->fd < 0)
 		return cw_error_set(err, errno, "connecting to %s", socket_path);
 	/* The request is small: the socket buffer takes it whole. */
 	if (write_all(g->fd, req, (size_t)len) < 0)

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/util.h"
@@ -129,24 +128,6 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	finish(w->data, false);
 }
 
-static int connect_daemon(const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
 struct inspect *inspect_get(struct ev_loop *loop, const char *socket_path, const char *path,
 			    inspect_done_fn done, void *arg)
 {
@@ -157,7 +138,7 @@ struct inspect *inspect_get_max(struct ev_loop *loop, const char *socket_path, c
 				size_t max, inspect_done_fn done, void *arg)
 {
 	struct inspect *q;
-	int fd = connect_daemon(socket_path);
+	int fd = unix_connect(socket_path, true);
 
 	if (fd < 0)
 		return NULL;

@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -961,38 +960,13 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- lifetime -------------------------------------------------------------- */
 
-static int connect_upstream(const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	/* A UNIX connect either completes or fails at once (EAGAIN only when
-	 * the daemon's backlog is full): no EINPROGRESS to wait for. */
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 struct conn *conn_new(struct proxy *p, int cfd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	c->proxy = p;
 	c->cfd = cfd;
-	c->ufd = connect_upstream(p->cfg.upstream_path);
+	c->ufd = unix_connect(p->cfg.upstream_path, true);
 	c->upstream_errno = c->ufd < 0 ? errno : 0;
 	c->req.buf = proxy_buf_get(p);
 	c->resp.buf = proxy_buf_get(p);
