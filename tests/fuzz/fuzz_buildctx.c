@@ -26,20 +26,11 @@
 
 #include "../../proxy/buildctx.h"
 #include "../../proxy/dockerfile.h"
+#include "oracle.h" /* CHECK() */
 
 #define HEAD 9
 #define CUTS 4
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz_buildctx: broken promise at line %d: %s\n", \
-				__LINE__, #cond);                                         \
-			fprintf(stderr, "  " __VA_ARGS__);                                \
-			fputc('\n', stderr);                                              \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
