@@ -841,18 +841,29 @@ static void query_pair_parse(const char *raw, size_t len, struct query_pair *p)
 		p->key[0] = '\0';
 }
 
+/* The next pair of query from *i on (Go's url.ParseQuery splits on '&');
+ * false at the end. */
+static bool query_next(const char *query, size_t len, size_t *i, struct query_pair *p)
+{
+	const char *amp;
+	size_t end;
+
+	if (query == NULL || *i >= len)
+		return false;
+	amp = memchr(query + *i, '&', len - *i);
+	end = amp ? (size_t)(amp - query) : len;
+	query_pair_parse(query + *i, end - *i, p);
+	*i = end + 1;
+	return true;
+}
+
 char *rewrite_query_get(const char *query, size_t len, const char *key, size_t max)
 {
+	struct query_pair p;
 	size_t i = 0;
+	char *val;
 
-	while (query != NULL && i < len) {
-		const char *amp = memchr(query + i, '&', len - i);
-		size_t end = amp ? (size_t)(amp - query) : len;
-		struct query_pair p;
-		char *val;
-
-		query_pair_parse(query + i, end - i, &p);
-		i = end + 1;
+	while (query_next(query, len, &i, &p)) {
 		if (strcmp(p.key, key) != 0)
 			continue;
 		if (p.val_len > max)
@@ -869,21 +880,14 @@ char *rewrite_query_get(const char *query, size_t len, const char *key, size_t m
 
 bool rewrite_query_has(const char *query, size_t len, const char *key, const char *value)
 {
+	struct query_pair p;
 	size_t i = 0;
+	char val[64];
 
-	while (query != NULL && i < len) {
-		const char *amp = memchr(query + i, '&', len - i);
-		size_t end = amp ? (size_t)(amp - query) : len;
-		struct query_pair p;
-		char val[64];
-
-		query_pair_parse(query + i, end - i, &p);
-		i = end + 1;
-		if (strcmp(p.key, key) == 0 &&
-		    query_unescape(p.val, p.val_len, val, sizeof(val)) >= 0 &&
+	while (query_next(query, len, &i, &p))
+		if (strcmp(p.key, key) == 0 && query_unescape(p.val, p.val_len, val, sizeof(val)) >= 0 &&
 		    strcmp(val, value) == 0)
 			return true;
-	}
 	return false;
 }
 
@@ -1001,14 +1005,9 @@ static int prune_query(const struct rewrite_spec *spec, const char *query, size_
 	const char *session = json_string_value(json_object_get(spec->labels, "ci-wrap.session"));
 	size_t blen = 0, cap = 0, i = 0;
 	int given_len = 0, rc;
+	struct query_pair p;
 
-	while (i < len) {
-		const char *amp = memchr(query + i, '&', len - i);
-		size_t end = amp ? (size_t)(amp - query) : len;
-		struct query_pair p;
-
-		query_pair_parse(query + i, end - i, &p);
-		i = end + 1;
+	while (query_next(query, len, &i, &p)) {
 		if (strcmp(p.key, "filters") == 0) {
 			if (given == NULL) {
 				given = xmalloc(p.val_len + 1);
